@@ -6,14 +6,16 @@
 #![warn(missing_docs)]
 
 pub mod cn;
+pub mod dtmf;
 pub mod g711;
 pub mod jitter;
 pub mod plc;
+pub mod resample;
 pub mod rtp;
 pub mod sim;
 pub(crate) mod simd;
 pub mod units;
 
 pub use g711::Law;
-pub use simd::set_enabled as set_simd_enabled;
+pub use simd::{enabled as simd_enabled, set_enabled as set_simd_enabled};
 pub use units::{ClockRate, NtpTime, RtpTime, SeqNo, Ssrc};

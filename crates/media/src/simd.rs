@@ -10,6 +10,7 @@
 //! feature, and every call here is guarded by the runtime check.
 #![allow(unsafe_code)]
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 const UNKNOWN: u8 = 0;
@@ -18,16 +19,21 @@ const AVX2_FMA: u8 = 2;
 
 static LEVEL: AtomicU8 = AtomicU8::new(UNKNOWN);
 
-/// Whether the CPU runs AVX2 and FMA (cached after the first call).
-///
-/// Setting `HAPP_MEDIA_NO_SIMD=1` in the environment forces the baseline kernels, for benchmarks
-/// and for tests that compare both.
+thread_local! {
+    /// A per-thread override, so that a benchmark or test comparing both kernels does not
+    /// change the results of other threads.
+    static BASELINE_ONLY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether to run the AVX2+FMA kernels: the CPU has them (detected once), and neither the
+/// environment (`HAPP_MEDIA_NO_SIMD=1`) nor this thread ([`set_enabled`]) asks for the baseline.
 #[inline]
 pub fn avx2_fma() -> bool {
-    match LEVEL.load(Ordering::Relaxed) {
+    let detected = match LEVEL.load(Ordering::Relaxed) {
         UNKNOWN => detect(),
         level => level == AVX2_FMA,
-    }
+    };
+    detected && !BASELINE_ONLY.with(Cell::get)
 }
 
 #[cold]
@@ -41,14 +47,15 @@ fn detect() -> bool {
     fast
 }
 
-/// Forces the baseline (`false`) or the detected (`true`) kernels; for benchmarks and tests.
+/// Makes this thread use the baseline kernels (`false`) or the detected ones (`true`); for
+/// benchmarks and tests that compare both.
 pub fn set_enabled(enabled: bool) {
-    if enabled {
-        LEVEL.store(UNKNOWN, Ordering::Relaxed);
-        detect();
-    } else {
-        LEVEL.store(BASELINE, Ordering::Relaxed);
-    }
+    BASELINE_ONLY.with(|b| b.set(!enabled));
+}
+
+/// Whether this thread runs the AVX2+FMA kernels.
+pub fn enabled() -> bool {
+    avx2_fma()
 }
 
 /// `a * b + c`, fused when the kernel is compiled for FMA.

@@ -22,7 +22,9 @@ struct Tables {
 
 fn run_oracle(source: &str) -> Tables {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/oracle");
-    let exe: PathBuf = Path::new(env!("CARGO_TARGET_TMPDIR")).join(source.trim_end_matches(".c"));
+    // One binary per process and thread: tests may run at once, in threads or processes.
+    let unique = format!("{}-{}-{:?}", source.trim_end_matches(".c"), std::process::id(), std::thread::current().id());
+    let exe: PathBuf = Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique.replace(['(', ')'], ""));
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let out = Command::new(&cc)
         .args(["-O1", "-o"])
@@ -36,6 +38,7 @@ fn run_oracle(source: &str) -> Tables {
         String::from_utf8_lossy(&out.stderr)
     );
     let run = Command::new(&exe).output().expect("run the oracle");
+    let _ = std::fs::remove_file(&exe);
     assert!(run.status.success());
     let b = run.stdout;
     assert_eq!(b.len(), 2 * 65_536 + 2 * 512, "oracle output size");
