@@ -12,6 +12,7 @@ pub mod jitter;
 pub mod plc;
 pub mod resample;
 pub mod rtp;
+pub mod session;
 pub mod sim;
 pub(crate) mod simd;
 pub mod units;

@@ -257,3 +257,156 @@ pub fn speechlike(seconds: u32) -> Vec<i16> {
         })
         .collect()
 }
+
+/// One side of a [`Pair`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    /// The first session.
+    A,
+    /// The second session.
+    B,
+}
+
+/// What one side of a [`Pair`] produced.
+#[derive(Clone, Debug, Default)]
+pub struct Recorded {
+    /// Every pulled frame, concatenated (at the pull rate).
+    pub audio: Vec<i16>,
+    /// Frames pulled, by kind: audio, concealed, silence.
+    pub frames: [u64; 3],
+    /// Events with the time they were polled.
+    pub events: Vec<(Instant, crate::session::MediaEvent)>,
+    /// RTP packets sent, as (time, sequence number, timestamp, payload type, marker).
+    pub sent: Vec<(Instant, u16, u32, u8, bool)>,
+}
+
+/// Two media sessions talking over emulated links, in virtual time: the two-party harness of
+/// the session tests and benchmarks.
+pub struct Pair {
+    /// The first session.
+    pub a: crate::session::MediaSession,
+    /// The second session.
+    pub b: crate::session::MediaSession,
+    ab: happ_netem::Link<(crate::session::PacketKind, Vec<u8>)>,
+    ba: happ_netem::Link<(crate::session::PacketKind, Vec<u8>)>,
+    now: Instant,
+    /// What A produced.
+    pub rec_a: Recorded,
+    /// What B produced.
+    pub rec_b: Recorded,
+    /// When set, A's RTP leaves from a new source from this time on (a media server switch).
+    pub switch_a_ssrc_at: Option<(Instant, crate::units::Ssrc)>,
+    buf: Vec<u8>,
+    frame: Vec<i16>,
+}
+
+impl Pair {
+    /// Sessions made from `a` and `b`, starting at `t0`, linked through `ab` and `ba`.
+    pub fn new(
+        a: crate::session::SessionConfig,
+        b: crate::session::SessionConfig,
+        ab: NetemConfig,
+        ba: NetemConfig,
+        t0: Instant,
+    ) -> Result<Self, crate::session::SessionError> {
+        Ok(Pair {
+            a: crate::session::MediaSession::new(a, t0)?,
+            b: crate::session::MediaSession::new(b, t0)?,
+            ab: happ_netem::Link::new(Netem::new(ab)),
+            ba: happ_netem::Link::new(Netem::new(ba)),
+            now: t0,
+            rec_a: Recorded::default(),
+            rec_b: Recorded::default(),
+            switch_a_ssrc_at: None,
+            buf: vec![0; 2048],
+            frame: vec![0; 2048],
+        })
+    }
+
+    /// The current virtual time.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Runs both sessions until `until`.
+    pub fn run_until(&mut self, until: Instant) {
+        use crate::session::PacketKind;
+        loop {
+            let next = [
+                self.a.poll_timeout(),
+                self.b.poll_timeout(),
+                self.ab.next_arrival(),
+                self.ba.next_arrival(),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(until)
+            .max(self.now);
+            if next > until {
+                self.now = until;
+                return;
+            }
+            self.now = next;
+            let now = self.now;
+            while let Some((_, (kind, bytes))) = self.ab.recv(now) {
+                let _ = match kind {
+                    PacketKind::Rtp => self.b.handle_rtp(now, &bytes).map_err(|_| ()),
+                    PacketKind::Rtcp => self.b.handle_rtcp(now, &bytes).map_err(|_| ()),
+                };
+            }
+            while let Some((_, (kind, bytes))) = self.ba.recv(now) {
+                let _ = match kind {
+                    PacketKind::Rtp => self.a.handle_rtp(now, &bytes).map_err(|_| ()),
+                    PacketKind::Rtcp => self.a.handle_rtcp(now, &bytes).map_err(|_| ()),
+                };
+            }
+            self.a.handle_timeout(now);
+            self.b.handle_timeout(now);
+            let switch = self.switch_a_ssrc_at.filter(|(at, _)| now >= *at).map(|(_, s)| s);
+            drain(&mut self.a, now, &mut self.ab, &mut self.rec_a, &mut self.buf, &mut self.frame, switch);
+            drain(&mut self.b, now, &mut self.ba, &mut self.rec_b, &mut self.buf, &mut self.frame, None);
+        }
+    }
+
+    /// Runs both sessions for `d`.
+    pub fn run_for(&mut self, d: Duration) {
+        let until = self.now + d;
+        self.run_until(until);
+    }
+}
+
+fn drain(
+    s: &mut crate::session::MediaSession,
+    now: Instant,
+    link: &mut happ_netem::Link<(crate::session::PacketKind, Vec<u8>)>,
+    rec: &mut Recorded,
+    buf: &mut [u8],
+    frame: &mut [i16],
+    ssrc: Option<crate::units::Ssrc>,
+) {
+    use crate::session::PacketKind;
+    while let Some(t) = s.poll_transmit(buf) {
+        let bytes = &mut buf[..t.len];
+        if t.kind == PacketKind::Rtp {
+            if let Some(ssrc) = ssrc {
+                bytes[8..12].copy_from_slice(&ssrc.0.to_be_bytes());
+            }
+            if let Ok(p) = crate::rtp::RtpPacket::parse(bytes) {
+                rec.sent.push((now, p.seq(), p.timestamp(), p.payload_type(), p.marker()));
+            }
+        }
+        link.send(now, (t.kind, bytes.to_vec()));
+    }
+    while let Some(p) = s.pull_pcm(frame) {
+        rec.audio.extend_from_slice(&frame[..p.len]);
+        rec.frames[match p.kind {
+            FrameKind::Audio => 0,
+            FrameKind::Concealed => 1,
+            FrameKind::Silence => 2,
+        }] += 1;
+    }
+    while let Some(e) = s.poll_event() {
+        rec.events.push((now, e));
+    }
+}
