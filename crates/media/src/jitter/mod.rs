@@ -180,8 +180,39 @@ impl Slot {
 }
 
 /// A frame whose mean absolute amplitude is under this is quiet enough to drop or stretch
-/// without an audible artefact (about -45 dBov).
-const QUIET_MEAN_ABS: u32 = 150;
+/// without an audible artefact (about -45 dBov), whatever the noise floor.
+const QUIET_MEAN_ABS: f32 = 150.0;
+/// Nothing louder than this (about -30 dBov, the level of soft speech) counts as quiet, however
+/// high the floor: a steady loud signal (a tone, music) is not a pause.
+const QUIET_CEILING: f32 = 700.0;
+
+/// Tracks the noise floor of the played signal, so that pauses are recognised in noisy calls
+/// too: a frame is quiet when it is within 6 dB of the floor. The floor follows a quieter frame
+/// at once and rises slowly (about 2 s time constant at 50 frames per second), so speech does
+/// not lift it.
+#[derive(Clone, Copy, Debug)]
+struct NoiseFloor {
+    floor: f32,
+}
+
+impl NoiseFloor {
+    const RISE: f32 = 0.01;
+
+    /// Updates the floor with a frame and tells whether the frame is quiet.
+    fn quiet(&mut self, frame: &[i16]) -> bool {
+        if frame.is_empty() {
+            return true;
+        }
+        let sum: u32 = frame.iter().map(|&s| u32::from(s.unsigned_abs())).sum();
+        let level = sum as f32 / frame.len() as f32;
+        if level < self.floor {
+            self.floor = level;
+        } else {
+            self.floor += (level - self.floor) * Self::RISE;
+        }
+        level <= QUIET_MEAN_ABS.max(2.0 * self.floor).min(QUIET_CEILING)
+    }
+}
 
 /// A packet this far behind the last one played, but not late by its timestamp, comes from a
 /// sender that restarted its sequence numbers.
@@ -213,6 +244,7 @@ pub struct JitterBuffer {
     noise: NoiseGenerator,
     comfort_noise: Option<u8>,
     last_quiet: bool,
+    noise_floor: NoiseFloor,
     discontinuity_ticks: i64,
     stats: JitterStats,
 }
@@ -248,6 +280,7 @@ impl JitterBuffer {
             noise: NoiseGenerator::default(),
             comfort_noise: None,
             last_quiet: true,
+            noise_floor: NoiseFloor { floor: QUIET_MEAN_ABS },
             discontinuity_ticks: rate.ticks(Duration::from_secs(DISCONTINUITY_SECS)) as i64,
             stats: JitterStats::default(),
         }
@@ -457,12 +490,13 @@ impl JitterBuffer {
             // shortfall is large; otherwise wait for a pause.
             self.stats.expanded_frames += 1;
             let kind = self.fill_gap(out);
-            self.last_quiet = quiet(out);
+            self.last_quiet = self.noise_floor.quiet(out);
             return kind;
         }
         let mut frame_start = playout;
         let (mut kind, mut audio, decoded) = self.produce(out);
-        if lag >= frame + slack && (kind == FrameKind::Silence || quiet(out) || lag >= 3 * frame) {
+        let quiet = self.noise_floor.quiet(out);
+        if lag >= frame + slack && (kind == FrameKind::Silence || quiet || lag >= 3 * frame) {
             // Shrink: drop the frame just made and play the next.
             self.stats.compressed_frames += 1;
             self.stats.discarded += decoded;
@@ -474,7 +508,7 @@ impl JitterBuffer {
             self.stats.delay_ticks_sum += (now_ticks - min_raw - frame_start as i64).max(0) as u64;
             self.stats.delay_frames += 1;
         }
-        self.last_quiet = quiet(out);
+        self.last_quiet = self.noise_floor.quiet(out);
         kind
     }
 
@@ -578,13 +612,6 @@ impl JitterBuffer {
     }
 }
 
-fn quiet(frame: &[i16]) -> bool {
-    if frame.is_empty() {
-        return true;
-    }
-    let sum: u32 = frame.iter().map(|&s| u32::from(s.unsigned_abs())).sum();
-    sum / frame.len() as u32 <= QUIET_MEAN_ABS
-}
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,80 @@
+//! The command line.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// happ-gateway: puts Happ AI assistants on the phone network over SIP.
+#[derive(Debug, Parser)]
+#[command(name = "happ-gateway", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// G.711 conversion like sox: 16-bit little-endian PCM <-> G.711 bytes, stdin to stdout.
+    Codec(CodecArgs),
+    /// Built-in benchmarks on the speech fixtures; `--json` prints one JSON object.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CodecArgs {
+    /// Encode PCM to G.711, or decode G.711 to PCM.
+    #[arg(value_enum)]
+    pub direction: CodecDirection,
+    /// The G.711 law.
+    #[arg(long, value_enum)]
+    pub law: LawArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CodecDirection {
+    /// 16-bit little-endian PCM in, G.711 out.
+    Encode,
+    /// G.711 in, 16-bit little-endian PCM out.
+    Decode,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LawArg {
+    /// A-law (PCMA).
+    Alaw,
+    /// µ-law (PCMU).
+    Ulaw,
+}
+
+impl From<LawArg> for happ_media::Law {
+    fn from(l: LawArg) -> Self {
+        match l {
+            LawArg::Alaw => happ_media::Law::Alaw,
+            LawArg::Ulaw => happ_media::Law::Ulaw,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// What to measure.
+    #[arg(value_enum)]
+    pub which: Bench,
+    /// Print one JSON object on stdout instead of a report.
+    #[arg(long)]
+    pub json: bool,
+    /// Runs of each measurement; the best is reported.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub runs: u64,
+    /// Seconds of simulated call per run (jitter and pipeline).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(10..=3600))]
+    pub seconds: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Bench {
+    /// G.711 encode and decode, ns per sample.
+    Codec,
+    /// The jitter buffer on seeded network traces: cost, late loss, delay.
+    Jitter,
+    /// The whole media session of a call, both ways with 16 kHz resampling: CPU per call-second.
+    Pipeline,
+}

@@ -1,0 +1,116 @@
+//! `happ-gateway bench {codec,jitter,pipeline} [--json]`.
+
+use happ_perf::{codec, jitter, pipeline};
+
+use crate::cli::{Bench, BenchArgs};
+
+pub fn run(args: &BenchArgs) -> Result<(), String> {
+    let runs = args.runs as usize;
+    let json = |v: &dyn erased::Json| v.to_json();
+    let text = match args.which {
+        Bench::Codec => {
+            let r = codec::run(runs);
+            if args.json {
+                println!("{}", json(&r)?);
+                return Ok(());
+            }
+            codec_text(&r)
+        }
+        Bench::Jitter => {
+            let r = jitter::run(runs, args.seconds);
+            if args.json {
+                println!("{}", json(&r)?);
+                return Ok(());
+            }
+            jitter_text(&r)
+        }
+        Bench::Pipeline => {
+            let r = pipeline::run(runs, args.seconds);
+            if args.json {
+                println!("{}", json(&r)?);
+                return Ok(());
+            }
+            pipeline_text(&r)
+        }
+    };
+    print!("{text}");
+    Ok(())
+}
+
+/// Serialisation of the reports without naming each type.
+mod erased {
+    pub trait Json {
+        fn to_json(&self) -> Result<String, String>;
+    }
+
+    impl<T: serde::Serialize> Json for T {
+        fn to_json(&self) -> Result<String, String> {
+            serde_json::to_string(self).map_err(|e| format!("cannot write the report as JSON: {e}"))
+        }
+    }
+}
+
+fn codec_text(r: &codec::CodecReport) -> String {
+    let f = &r.figures;
+    let b = &r.baseline;
+    format!(
+        "G.711 on 20 ms frames of the speech fixtures at 8 kHz ({} samples, best of {} runs)\n\
+         ns per sample        {:>10} {:>10}\n\
+         A-law encode         {:>10.3} {:>10.3}\n\
+         A-law decode         {:>10.3} {:>10.3}\n\
+         µ-law encode         {:>10.3} {:>10.3}\n\
+         µ-law decode         {:>10.3} {:>10.3}\n\
+         targets: encode <= 0.5, decode <= 0.3 ns/sample\n",
+        r.samples,
+        r.runs,
+        if r.simd { "AVX2" } else { "default" },
+        "baseline",
+        f.alaw_encode_ns,
+        b.alaw_encode_ns,
+        f.alaw_decode_ns,
+        b.alaw_decode_ns,
+        f.ulaw_encode_ns,
+        b.ulaw_encode_ns,
+        f.ulaw_decode_ns,
+        b.ulaw_decode_ns,
+    )
+}
+
+fn jitter_text(r: &jitter::JitterReport) -> String {
+    let mut s = format!(
+        "Jitter buffer on {} packets of speech (seeded traces; delay = fastest path to playout)\n\
+         insert + playout: {:.0} ns per packet\n\n\
+         {:<32} {:>8} {:>7} | {:>9} {:>10} | {:>9} {:>10}\n",
+        r.packets, r.ns_per_packet, "trace", "jitter", "loss", "late", "delay", "late@200", "delay@200"
+    );
+    s.push_str(&format!("{:<32} {:>8} {:>7} | {:>9} {:>10} | {:>9} {:>10}\n", "", "(RFC3550)", "(net)", "(adaptive)", "", "(fixed)", ""));
+    for t in &r.traces {
+        s.push_str(&format!(
+            "{:<32} {:>6.1}ms {:>6.2}% | {:>8.2}% {:>8.1}ms | {:>8.2}% {:>8.1}ms\n",
+            t.name,
+            t.rfc3550_jitter_ms,
+            t.network_loss_pct,
+            t.late_loss_pct,
+            t.mean_delay_ms,
+            t.fixed_late_loss_pct,
+            t.fixed_mean_delay_ms
+        ));
+    }
+    s
+}
+
+fn pipeline_text(r: &pipeline::PipelineReport) -> String {
+    format!(
+        "Media session of one call, both ways, 16 kHz speech side ({} s of call per run, {})\n\
+         both directions   {:>8.1} us CPU per call-second  ->  {:.0} calls per core\n\
+         receive only      {:>8.1} us\n\
+         send only         {:>8.1} us\n\
+         target: under 60 us per call-second\n",
+        r.call_seconds,
+        if r.simd { "AVX2 kernels" } else { "baseline kernels" },
+        r.cpu_us_per_call_second,
+        r.calls_per_core,
+        r.receive_us_per_call_second,
+        r.send_us_per_call_second,
+    )
+}
