@@ -34,20 +34,25 @@ pub struct PipelineReport {
 
 /// What a run does.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Load {
+pub enum Load {
+    /// Both directions.
     Both,
+    /// RTP in, frames out.
     Receive,
+    /// Speech in, RTP out.
     Send,
 }
 
-struct Prepared {
+/// A call's worth of input, prepared before measuring.
+pub struct Prepared {
     /// (arrival offset, datagram, is RTCP)
     arrivals: Vec<(Duration, Vec<u8>, bool)>,
     tts: Vec<i16>,
     seconds: u64,
 }
 
-fn prepare(seconds: u64) -> Prepared {
+/// Prepares `seconds` of call.
+pub fn prepare(seconds: u64) -> Prepared {
     let speech = happ_fixtures::speech_8k();
     let netem = crate::jitter::main_trace_netem();
     let trace = sim::generate(&TraceConfig { duration: Duration::from_secs(seconds), netem, ..TraceConfig::default() }, &speech);
@@ -77,7 +82,7 @@ fn prepare(seconds: u64) -> Prepared {
 }
 
 /// Drives one session through the prepared call, as a driver would.
-fn call(p: &Prepared, load: Load) {
+pub fn call(p: &Prepared, load: Load) {
     let t0 = Instant::now();
     let config = SessionConfig { pull_rate: 16_000, push_rate: 16_000, ..SessionConfig::default() };
     let mut s = MediaSession::new(config, t0).expect("the benchmark's configuration is valid");

@@ -1,1 +1,13 @@
-//! testkit
+//! Test support: pcap files (to feed SIPp and to check captures) and the fixture captures.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod captures;
+pub mod pcap;
+
+use std::path::PathBuf;
+
+/// The workspace's `fixtures/` directory.
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
+}
