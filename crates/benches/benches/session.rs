@@ -12,6 +12,7 @@ use happ_perf::pipeline::{self, Load};
 fn bench(c: &mut Criterion) {
     let speech = happ_fixtures::speech_8k();
     let trace = sim::generate(
+        std::time::Instant::now(),
         &TraceConfig { duration: Duration::from_secs(20), netem: happ_perf::jitter::main_trace_netem(), ..TraceConfig::default() },
         &speech,
     );

@@ -337,6 +337,7 @@ impl DtmfSender {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // Tests start virtual time at a real instant.
 mod tests {
     use super::*;
 

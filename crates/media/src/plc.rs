@@ -232,6 +232,7 @@ fn find_pitch(history: &[i16; HISTORY]) -> usize {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // Tests start virtual time at a real instant.
 mod tests {
     use super::*;
 

@@ -104,10 +104,9 @@ pub struct Trace {
 /// Frame length of the receiver: 20 ms at 8 kHz.
 pub const FRAME: usize = 160;
 
-/// Generates a trace of `config.duration` from `signal` (8 kHz, looped).
-pub fn generate(config: &TraceConfig, signal: &[i16]) -> Trace {
+/// Generates a trace of `config.duration` from `signal` (8 kHz, looped), starting at `t0`.
+pub fn generate(t0: Instant, config: &TraceConfig, signal: &[i16]) -> Trace {
     assert!(!signal.is_empty(), "a trace needs a signal");
-    let t0 = Instant::now();
     let mut netem = Netem::new(config.netem);
     let samples = (config.ptime.as_nanos() * 8000 / 1_000_000_000) as usize;
     let mut events = Vec::new();
@@ -129,17 +128,19 @@ pub fn generate(config: &TraceConfig, signal: &[i16]) -> Trace {
             let cycle = (talk + silence).as_nanos();
             elapsed.as_nanos() % cycle < talk.as_nanos()
         });
-        if let Some((at, jump)) = config.ts_jump {
-            if !ts_jumped && elapsed >= at {
-                ts = ts.wrapping_add(jump);
-                ts_jumped = true;
-            }
+        if let Some((at, jump)) = config.ts_jump
+            && !ts_jumped
+            && elapsed >= at
+        {
+            ts = ts.wrapping_add(jump);
+            ts_jumped = true;
         }
-        if let Some((at, jump)) = config.seq_jump {
-            if !seq_jumped && elapsed >= at {
-                seq = seq.wrapping_add(jump);
-                seq_jumped = true;
-            }
+        if let Some((at, jump)) = config.seq_jump
+            && !seq_jumped
+            && elapsed >= at
+        {
+            seq = seq.wrapping_add(jump);
+            seq_jumped = true;
         }
         if talking {
             let mut pcm = vec![0i16; samples];

@@ -70,6 +70,7 @@ pub(crate) fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
 /// Adding 1.5 * 2^23 moves the integer part into the low mantissa bits (exact for |v| < 2^22,
 /// which the clamp guarantees); the bits then read as the integer plus a constant.
 #[inline(always)]
+#[allow(clippy::manual_clamp)] // `clamp` keeps NaN; `max`/`min` turn it into a bound.
 pub(crate) fn f32_to_i16(v: f32) -> i16 {
     let v = v.max(-32768.0).min(32767.0) + 12_582_912.0;
     (v.to_bits() as i32 - 0x4B40_0000) as i16
@@ -106,6 +107,7 @@ macro_rules! multiversion {
 pub(crate) use multiversion;
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // Tests start virtual time at a real instant.
 mod tests {
     use super::*;
 

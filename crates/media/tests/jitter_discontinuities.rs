@@ -1,4 +1,5 @@
 //! Timestamp jumps, sequence number restarts and talkspurts (marker bit, silence between).
+#![allow(clippy::disallowed_methods)] // Tests start virtual time at a real instant.
 
 mod common;
 

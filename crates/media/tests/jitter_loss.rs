@@ -1,4 +1,5 @@
 //! Loss: short gaps are concealed, long gaps fade to silence, and playback resumes cleanly.
+#![allow(clippy::disallowed_methods)] // Tests start virtual time at a real instant.
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Reordering, duplicates and sequence/timestamp wraps: every packet plays once, in order.
+#![allow(clippy::disallowed_methods)] // Tests start virtual time at a real instant.
 
 mod common;
 

@@ -123,7 +123,7 @@ fn row(name: &'static str, trace: &Trace) -> TraceRow {
 pub fn run(runs: usize, seconds: u64) -> JitterReport {
     let speech = happ_fixtures::speech_8k();
     let make = |netem: NetemConfig| {
-        sim::generate(&TraceConfig { duration: Duration::from_secs(seconds), netem, ..TraceConfig::default() }, &speech)
+        sim::generate(std::time::Instant::now(), &TraceConfig { duration: Duration::from_secs(seconds), netem, ..TraceConfig::default() }, &speech)
     };
     let rows: Vec<TraceRow> = conditions().into_iter().map(|(name, netem)| row(name, &make(netem))).collect();
     let main = make(main_trace_netem());

@@ -43,10 +43,12 @@ pub enum Load {
     Send,
 }
 
+/// A datagram of the prepared call: when it arrives, its bytes, and whether it is RTCP.
+type Arrival = (Duration, Vec<u8>, bool);
+
 /// A call's worth of input, prepared before measuring.
 pub struct Prepared {
-    /// (arrival offset, datagram, is RTCP)
-    arrivals: Vec<(Duration, Vec<u8>, bool)>,
+    arrivals: Vec<Arrival>,
     tts: Vec<i16>,
     seconds: u64,
 }
@@ -55,7 +57,7 @@ pub struct Prepared {
 pub fn prepare(seconds: u64) -> Prepared {
     let speech = happ_fixtures::speech_8k();
     let netem = crate::jitter::main_trace_netem();
-    let trace = sim::generate(&TraceConfig { duration: Duration::from_secs(seconds), netem, ..TraceConfig::default() }, &speech);
+    let trace = sim::generate(Instant::now(), &TraceConfig { duration: Duration::from_secs(seconds), netem, ..TraceConfig::default() }, &speech);
     let mut arrivals = Vec::new();
     for e in &trace.events {
         if let TraceEvent::Arrival(at, p) = e {
@@ -99,10 +101,10 @@ pub fn call(p: &Prepared, load: Load) {
             next += 1;
         }
         s.handle_timeout(now);
-        if load != Load::Receive {
-            if let Some(chunk) = tts.next() {
-                s.push_pcm(chunk);
-            }
+        if load != Load::Receive
+            && let Some(chunk) = tts.next()
+        {
+            s.push_pcm(chunk);
         }
         while let Some(t) = s.poll_transmit(&mut buf) {
             std::hint::black_box(&buf[..t.len]);

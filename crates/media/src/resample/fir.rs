@@ -343,6 +343,7 @@ impl Decimator {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // Tests start virtual time at a real instant.
 mod tests {
     use super::*;
 

@@ -77,9 +77,9 @@ impl Resampler {
         }
         let engine = if from == to {
             Engine::Same
-        } else if to % from == 0 && to / from <= MAX_FIR_FACTOR {
+        } else if to.is_multiple_of(from) && to / from <= MAX_FIR_FACTOR {
             Engine::Up(Interpolator::new((to / from) as usize))
-        } else if from % to == 0 && from / to <= MAX_FIR_FACTOR {
+        } else if from.is_multiple_of(to) && from / to <= MAX_FIR_FACTOR {
             Engine::Down(Decimator::new((from / to) as usize))
         } else {
             Engine::Fft(Box::new(FftStream::new(from, to)?))
@@ -205,6 +205,7 @@ impl FftStream {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // Tests start virtual time at a real instant.
 mod tests {
     use super::*;
 

@@ -141,6 +141,7 @@ pub fn round_trip(block: &ReportBlock, arrival_ntp_middle: u32) -> Option<Durati
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // Tests start virtual time at a real instant.
 mod tests {
     use super::*;
     use crate::units::NtpTime;
@@ -207,7 +208,7 @@ mod tests {
         assert_eq!(block.dlsr, 32_768);
         // The remote receives our block 120 ms of network round trip after it sent its SR,
         // plus the 500 ms we held it.
-        let arrival = sr_ntp.add(Duration::from_millis(620)).middle();
+        let arrival = sr_ntp.plus(Duration::from_millis(620)).middle();
         let rtt = round_trip(&block, arrival).expect("rtt");
         assert!((rtt.as_secs_f64() - 0.120).abs() < 0.001, "{rtt:?}");
         assert_eq!(round_trip(&ReportBlock::default(), arrival), None);

@@ -99,6 +99,7 @@ impl EventQueue {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // Tests start virtual time at a real instant.
 mod tests {
     use super::*;
 

@@ -553,7 +553,7 @@ impl MediaSession {
     }
 
     fn ntp(&self, now: Instant) -> NtpTime {
-        self.config.wallclock.add(now.saturating_duration_since(self.epoch))
+        self.config.wallclock.plus(now.saturating_duration_since(self.epoch))
     }
 
     /// Handles a datagram received on the RTCP port (or demultiplexed from the RTP port).
@@ -573,10 +573,10 @@ impl MediaSession {
                 }
                 RtcpPacket::ReceiverReport(rr) => Some(rr.blocks),
                 RtcpPacket::Bye(sources) => {
-                    if let Some(remote) = &self.remote {
-                        if sources.iter().any(|s| s == remote.ssrc) {
-                            self.events.push(MediaEvent::RemoteBye);
-                        }
+                    if let Some(remote) = &self.remote
+                        && sources.iter().any(|s| s == remote.ssrc)
+                    {
+                        self.events.push(MediaEvent::RemoteBye);
                     }
                     None
                 }
@@ -620,4 +620,5 @@ fn fir_chunk(rate: u32) -> usize {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // Tests start virtual time at a real instant.
 mod tests;

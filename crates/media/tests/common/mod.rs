@@ -83,7 +83,7 @@ pub fn played(trace: &Trace, replay: &Replay) -> Played {
 /// A trace of `config` over a unique (non-repeating) signal.
 pub fn trace(config: &TraceConfig) -> Trace {
     let seconds = config.duration.as_secs() as u32 + 1;
-    sim::generate(config, &sim::speechlike(seconds.max(2)))
+    sim::generate(std::time::Instant::now(), config, &sim::speechlike(seconds.max(2)))
 }
 
 /// Replays `trace` through a buffer made with `jitter`.
