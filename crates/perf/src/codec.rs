@@ -7,6 +7,9 @@ use serde::Serialize;
 
 use crate::best_of;
 
+/// Wall time each function's runs are spread over.
+const SPREAD: std::time::Duration = std::time::Duration::from_millis(400);
+
 /// Nanoseconds per sample of each G.711 function.
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct CodecFigures {
@@ -42,7 +45,7 @@ fn measure(frames: &[&[i16]], runs: usize) -> CodecFigures {
     let mut pcm = [0i16; 160];
     let per_sample = |ns: u64| ns as f64 / samples as f64;
     let encode = |law: Law, codes: &mut Vec<[u8; 160]>| {
-        per_sample(best_of(runs, || {
+        per_sample(best_of(runs, SPREAD, || {
             for (f, c) in frames.iter().zip(codes.iter_mut()) {
                 law.encode(black_box(f), c);
             }
@@ -54,7 +57,7 @@ fn measure(frames: &[&[i16]], runs: usize) -> CodecFigures {
     let ulaw_encode_ns = encode(Law::Ulaw, &mut codes);
     let ulaw_codes = codes;
     let mut decode = |law: Law, codes: &[[u8; 160]]| {
-        per_sample(best_of(runs, || {
+        per_sample(best_of(runs, SPREAD, || {
             for c in codes {
                 law.decode(black_box(c), &mut pcm);
                 black_box(&pcm);

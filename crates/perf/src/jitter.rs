@@ -127,7 +127,7 @@ pub fn run(runs: usize, seconds: u64) -> JitterReport {
     };
     let rows: Vec<TraceRow> = conditions().into_iter().map(|(name, netem)| row(name, &make(netem))).collect();
     let main = make(main_trace_netem());
-    let ns = best_of(runs, || {
+    let ns = best_of(runs, Duration::from_secs(1), || {
         let mut jb = JitterBuffer::new(&JitterConfig::default());
         std::hint::black_box(sim::replay(&main, &mut jb, Law::Alaw, false));
     });

@@ -103,6 +103,7 @@ fn pipeline_text(r: &pipeline::PipelineReport) -> String {
     format!(
         "Media session of one call, both ways, 16 kHz speech side ({} s of call per run, {})\n\
          both directions   {:>8.1} us CPU per call-second  ->  {:.0} calls per core\n\
+         (median run       {:>8.1} us: the same work while the host contends for the CPU)\n\
          receive only      {:>8.1} us\n\
          send only         {:>8.1} us\n\
          target: under 60 us per call-second\n",
@@ -110,6 +111,7 @@ fn pipeline_text(r: &pipeline::PipelineReport) -> String {
         if r.simd { "AVX2 kernels" } else { "baseline kernels" },
         r.cpu_us_per_call_second,
         r.calls_per_core,
+        r.median_cpu_us_per_call_second,
         r.receive_us_per_call_second,
         r.send_us_per_call_second,
     )
