@@ -6,48 +6,22 @@ use crate::cli::{Bench, BenchArgs};
 
 pub fn run(args: &BenchArgs) -> Result<(), String> {
     let runs = args.runs as usize;
-    let json = |v: &dyn erased::Json| v.to_json();
-    let text = match args.which {
-        Bench::Codec => {
-            let r = codec::run(runs);
-            if args.json {
-                println!("{}", json(&r)?);
-                return Ok(());
-            }
-            codec_text(&r)
-        }
-        Bench::Jitter => {
-            let r = jitter::run(runs, args.seconds);
-            if args.json {
-                println!("{}", json(&r)?);
-                return Ok(());
-            }
-            jitter_text(&r)
-        }
-        Bench::Pipeline => {
-            let r = pipeline::run(runs, args.seconds);
-            if args.json {
-                println!("{}", json(&r)?);
-                return Ok(());
-            }
-            pipeline_text(&r)
-        }
-    };
-    print!("{text}");
-    Ok(())
+    match args.which {
+        Bench::Codec => emit(&codec::run(runs), args.json, codec_text),
+        Bench::Jitter => emit(&jitter::run(runs, args.seconds), args.json, jitter_text),
+        Bench::Pipeline => emit(&pipeline::run(runs, args.seconds), args.json, pipeline_text),
+    }
 }
 
-/// Serialisation of the reports without naming each type.
-mod erased {
-    pub trait Json {
-        fn to_json(&self) -> Result<String, String>;
+/// Prints a report as one JSON object, or as text.
+fn emit<R: serde::Serialize>(report: &R, json: bool, text: fn(&R) -> String) -> Result<(), String> {
+    if json {
+        let line = serde_json::to_string(report).map_err(|e| format!("cannot write the report as JSON: {e}"))?;
+        println!("{line}");
+    } else {
+        print!("{}", text(report));
     }
-
-    impl<T: serde::Serialize> Json for T {
-        fn to_json(&self) -> Result<String, String> {
-            serde_json::to_string(self).map_err(|e| format!("cannot write the report as JSON: {e}"))
-        }
-    }
+    Ok(())
 }
 
 fn codec_text(r: &codec::CodecReport) -> String {
