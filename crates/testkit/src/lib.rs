@@ -3,7 +3,10 @@
 #![warn(missing_docs)]
 
 pub mod captures;
+pub mod kamailio;
 pub mod pcap;
+pub mod ports;
+pub mod sipp;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,1 @@
+//! Kamailio as a registrar for tests: written by a helper.

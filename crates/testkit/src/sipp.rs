@@ -1,0 +1,1 @@
+//! SIPp as a caller and callee for tests: written by a helper.
