@@ -6,4 +6,6 @@
 #![warn(missing_docs)]
 
 pub mod digest;
+pub mod message;
 pub mod sdp;
+pub mod transaction;
