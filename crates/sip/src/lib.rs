@@ -6,6 +6,8 @@
 #![warn(missing_docs)]
 
 pub mod digest;
+pub mod endpoint;
+pub mod framing;
 pub mod message;
 pub mod sdp;
 pub mod transaction;

@@ -3,7 +3,7 @@
 //! messages rsip rejects are exactly the kinds the README gives as the reason for parsing SIP
 //! ourselves (tel: and IPv6 Request-URIs, folded header lines).
 
-use happ_sip::message::{HeaderName, Message, parse};
+use happ_sip::message::{Message, parse};
 use rsip::prelude::{HeadersExt, ToTypedHeader, UntypedHeader};
 
 const CORPUS: &[(&str, &str)] = &[

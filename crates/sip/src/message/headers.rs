@@ -189,6 +189,11 @@ impl Headers {
         self.0.iter().filter(move |h| h.name.matches(name)).map(|h| h.value.as_str())
     }
 
+    /// The first `name` header, to change in place.
+    pub(crate) fn first_mut(&mut self, name: &HeaderName) -> Option<&mut Header> {
+        self.0.iter_mut().find(|h| h.name.matches(name))
+    }
+
     /// Whether a `name` header is present.
     pub fn has(&self, name: &HeaderName) -> bool {
         self.get(name).is_some()

@@ -307,6 +307,14 @@ impl Headers {
         self.get_all(&HeaderName::Via).flat_map(text::split_list).map(Via::parse).collect()
     }
 
+    /// Replaces the top Via entry (the first entry of the first Via header), keeping the others.
+    pub fn set_top_via(&mut self, via: &Via) {
+        if let Some(first) = self.first_mut(&HeaderName::Via) {
+            let rest: Vec<String> = text::split_list(&first.value).skip(1).map(str::to_owned).collect();
+            first.value = std::iter::once(via.to_string()).chain(rest).collect::<Vec<_>>().join(", ");
+        }
+    }
+
     /// The top Via entry.
     pub fn top_via(&self) -> Result<Via, ParseError> {
         let first = self.get(&HeaderName::Via).ok_or_else(|| ParseError::new("missing Via"))?;

@@ -181,3 +181,16 @@ fn never_panics_on_mutations() {
         }
     }
 }
+
+#[test]
+fn top_via_is_replaced_in_place() {
+    let mut r = request("OPTIONS sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2\r\nVia: SIP/2.0/UDP c;branch=z9hG4bK3\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n");
+    let mut top = r.headers.top_via().expect("via");
+    top.params.set("received", Some("1.2.3.4"));
+    r.headers.set_top_via(&top);
+    let vias = r.headers.vias().expect("vias");
+    assert_eq!(vias.len(), 3);
+    assert_eq!(vias[0].received(), Some("1.2.3.4"));
+    assert_eq!(vias[1].branch(), Some("z9hG4bK2"));
+    assert_eq!(vias[2].branch(), Some("z9hG4bK3"));
+}

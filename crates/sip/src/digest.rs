@@ -1,1 +1,0 @@
-//! Digest authentication (RFC 7616, RFC 8760): written by a helper.
