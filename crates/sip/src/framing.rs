@@ -3,7 +3,7 @@
 //! On a stream, Content-Length is mandatory (RFC 3261 §18.3) and delimits the body. Between
 //! messages, a double CRLF is an RFC 5626 keep-alive ping (answered with a single CRLF pong)
 //! and a single CRLF is a pong; both are reported. A stream that announces a message larger
-//! than [`MAX_MESSAGE`](crate::message::MAX_MESSAGE), or lacks Content-Length, cannot be
+//! than [`MAX_MESSAGE`], or lacks Content-Length, cannot be
 //! resynchronised and must be closed.
 
 use crate::message::{HeaderName, MAX_MESSAGE, header_end};
