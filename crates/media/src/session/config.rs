@@ -35,9 +35,12 @@ impl Direction {
 /// Everything a [`crate::session::MediaSession`] needs to know.
 #[derive(Clone, Debug)]
 pub struct SessionConfig {
-    /// Codec we send (both G.711 laws are always accepted on receive: their payload types are
-    /// static).
+    /// Codec we send (both G.711 laws are always accepted on receive on their static payload
+    /// types 0 and 8).
     pub law: Law,
+    /// The payload type of `law` when the peer mapped G.711 to a dynamic one (RFC 3551 allows
+    /// it); it is then both sent and accepted. `None`: the static payload type.
+    pub payload_type: Option<u8>,
     /// Payload type of RFC 4733 telephone-events, when negotiated.
     pub telephone_event: Option<u8>,
     /// Packet time of what we send (the peer's `a=ptime`, 20 ms by default).
@@ -78,6 +81,7 @@ impl Default for SessionConfig {
     fn default() -> Self {
         SessionConfig {
             law: Law::Alaw,
+            payload_type: None,
             telephone_event: Some(101),
             ptime: Duration::from_millis(20),
             pull_rate: 16_000,

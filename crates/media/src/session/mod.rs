@@ -134,6 +134,7 @@ pub struct MediaSession {
     packet_pcm: Box<[i16]>,
     dtmf_tx: DtmfSender,
     law: Law,
+    payload_type: u8,
     ptime_ticks: u32,
     tx_seq: u16,
     tx_ts: u32,
@@ -182,6 +183,7 @@ impl MediaSession {
             packet_pcm: vec![0; ptime_ticks as usize].into_boxed_slice(),
             dtmf_tx: DtmfSender::new(RATE, config.dtmf_gap, config.dtmf_volume),
             law: config.law,
+            payload_type: config.payload_type.unwrap_or(config.law.payload_type()),
             ptime_ticks,
             tx_seq: config.first_seq,
             tx_ts: config.first_ts,
@@ -231,9 +233,10 @@ impl MediaSession {
         self.direction
     }
 
-    /// Changes the codec we send (a re-INVITE changed it).
-    pub fn set_law(&mut self, law: Law) {
+    /// Changes the codec we send and its payload type (a re-INVITE changed it).
+    pub fn set_law(&mut self, law: Law, payload_type: u8) {
         self.law = law;
+        self.payload_type = payload_type;
     }
 
     /// Changes the negotiated telephone-event payload type.
@@ -259,6 +262,7 @@ impl MediaSession {
         }
         let kind = match pt {
             _ if Some(pt) == self.config.telephone_event => Kind::Event,
+            _ if pt == self.payload_type => Kind::Audio(self.law),
             0 => Kind::Audio(Law::Ulaw),
             8 => Kind::Audio(Law::Alaw),
             cn::PAYLOAD_TYPE => Kind::Noise,
@@ -504,7 +508,7 @@ impl MediaSession {
             self.law.encode(&self.packet_pcm, payload);
             let header = RtpHeader {
                 marker: std::mem::take(&mut self.marker_pending),
-                payload_type: self.law.payload_type(),
+                payload_type: self.payload_type,
                 seq,
                 timestamp: ts,
                 ssrc: self.config.ssrc,

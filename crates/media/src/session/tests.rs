@@ -344,3 +344,20 @@ fn close_sends_a_bye() {
     p.run_for(Duration::from_millis(100));
     assert!(p.rec_b.events.iter().any(|(_, e)| *e == MediaEvent::RemoteBye));
 }
+
+#[test]
+fn dynamic_payload_type_for_g711_is_sent_and_accepted() {
+    // A peer that mapped PCMU to PT 100 (RFC 3551 allows it).
+    let a = SessionConfig { law: Law::Ulaw, payload_type: Some(100), ..config(0xA) };
+    let b = SessionConfig { law: Law::Ulaw, payload_type: Some(100), ..config(0xB) };
+    let mut p = Pair::new(a, b, link(7), link(8), Instant::now()).expect("valid");
+    p.a.push_pcm(&tone16(500.0, 1.0));
+    p.run_for(Duration::from_millis(1500));
+    assert!(p.rec_a.sent.iter().all(|s| s.3 == 100));
+    assert_eq!(p.b.stats().unknown_payload_type, 0);
+    assert!(p.rec_b.frames[0] > 40, "audio played: {:?}", p.rec_b.frames);
+    // Switching codec mid-call (a re-INVITE).
+    p.a.set_law(Law::Alaw, 8);
+    p.run_for(Duration::from_millis(200));
+    assert_eq!(p.rec_a.sent.last().map(|s| s.3), Some(8));
+}
