@@ -1,5 +1,7 @@
 //! The command line.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// happ-gateway: puts Happ AI assistants on the phone network over SIP.
@@ -12,10 +14,51 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the gateway until SIGTERM or SIGINT (calls drain, phones unregister).
+    Run(ConfigArg),
+    /// Validate a configuration and show the phones, their registrars and assistants.
+    Check(ConfigArg),
+    /// Ask a running gateway to place a call, and report how it went.
+    Dial(DialArgs),
     /// G.711 conversion like sox: 16-bit little-endian PCM <-> G.711 bytes, stdin to stdout.
     Codec(CodecArgs),
     /// Built-in benchmarks on the speech fixtures; `--json` prints one JSON object.
     Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// The configuration file (TOML; see config/gateway.example.toml).
+    #[arg(long, short)]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DialArgs {
+    /// The number to call.
+    #[arg(long)]
+    pub to: String,
+    /// The phone to call from (its number or SIP login).
+    #[arg(long)]
+    pub phone: String,
+    /// The assistant to use instead of the phone's.
+    #[arg(long)]
+    pub assistant: Option<String>,
+    /// The gateway's configuration, to find its control API and token.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// The control API's URL (default: from --config).
+    #[arg(long)]
+    pub control: Option<String>,
+    /// The control token (default: $GATEWAY_CONTROL_TOKEN, then --config).
+    #[arg(long)]
+    pub token: Option<String>,
+    /// Return once the call is placed, without waiting for the answer.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// How long to wait for the answer, seconds.
+    #[arg(long, default_value_t = 90)]
+    pub wait_secs: u64,
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,13 @@
 
 mod cli;
 mod commands;
+mod config;
+mod control;
+mod daemon;
+mod dns;
+mod metrics;
+mod pii;
+mod ports;
 
 use std::process::ExitCode;
 
@@ -10,15 +17,22 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    let result = match cli.command {
-        cli::Command::Codec(args) => commands::codec::run(&args),
-        cli::Command::Bench(args) => commands::bench::run(&args),
+    let status = match cli.command {
+        cli::Command::Run(args) => commands::run::run(&args.config),
+        cli::Command::Check(args) => commands::check::run(&args.config),
+        cli::Command::Dial(args) => commands::dial::run(&args),
+        cli::Command::Codec(args) => report(commands::codec::run(&args)),
+        cli::Command::Bench(args) => report(commands::bench::run(&args)),
     };
+    ExitCode::from(status)
+}
+
+fn report(result: Result<(), String>) -> u8 {
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => 0,
         Err(e) => {
             eprintln!("happ-gateway: {e}");
-            ExitCode::FAILURE
+            1
         }
     }
 }

@@ -1,4 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod check;
 pub mod codec;
+pub mod dial;
+pub mod run;

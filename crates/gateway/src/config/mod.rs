@@ -1,0 +1,484 @@
+//! The configuration file (TOML): types, loading, and checks that name the key at fault.
+//!
+//! Every key is documented in `config/gateway.example.toml`; unknown keys are rejected (a typo
+//! must not silently become a default). Phones and assistants use the Happ API's field names
+//! (camelCase).
+
+mod env;
+mod telephony;
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use env::{EnvError, expand};
+pub use telephony::TelephonyUrl;
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A `${VAR}` could not be expanded.
+    #[error("{path}: {source}")]
+    Env {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: EnvError,
+    },
+    /// Not valid TOML, or not the expected shape (unknown key, wrong type).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// TOML's message, with line and column.
+        message: String,
+    },
+    /// A value is wrong; `key` names it (`phones[1].codec`).
+    #[error("{path}: {key}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The key at fault.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// SIP signalling.
+    #[serde(default)]
+    pub sip: SipConfig,
+    /// RTP media.
+    #[serde(default)]
+    pub rtp: RtpConfig,
+    /// The control API; absent, there is none.
+    pub control: Option<ControlConfig>,
+    /// The Happ platform; absent, phones and assistants come from this file.
+    pub happ: Option<HappConfig>,
+    /// Call limits and timers.
+    #[serde(default)]
+    pub calls: CallsConfig,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+    /// Local phones.
+    #[serde(default)]
+    pub phones: Vec<PhoneConfig>,
+    /// Local assistants.
+    #[serde(default)]
+    pub assistants: Vec<AssistantConfig>,
+    /// Speech and LLM adapters by name.
+    #[serde(default)]
+    pub speech: SpeechConfig,
+}
+
+/// `[sip]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipConfig {
+    /// Where to listen, UDP and TCP.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The address advertised in Via, Contact and SDP behind NAT.
+    pub public_address: Option<IpAddr>,
+    /// The User-Agent and Server header.
+    pub user_agent: Option<String>,
+    /// Registration lifetime requested, seconds.
+    #[serde(default = "default_expires")]
+    pub registration_expires: u32,
+    /// Seconds between NAT keep-alives toward each registrar (0: none).
+    #[serde(default = "default_keepalive")]
+    pub keepalive_secs: u64,
+    /// DNS servers (`ip:port`) to use instead of the system's.
+    #[serde(default)]
+    pub dns_servers: Vec<SocketAddr>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 5060))
+}
+fn default_expires() -> u32 {
+    300
+}
+fn default_keepalive() -> u64 {
+    25
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            listen: default_listen(),
+            public_address: None,
+            user_agent: None,
+            registration_expires: default_expires(),
+            keepalive_secs: default_keepalive(),
+            dns_servers: Vec::new(),
+        }
+    }
+}
+
+/// `[rtp]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RtpConfig {
+    /// The address RTP sockets bind to.
+    #[serde(default = "default_rtp_bind")]
+    pub bind: IpAddr,
+    /// The ports for RTP (even) and RTCP (odd), `LOW-HIGH`.
+    #[serde(default = "default_port_range")]
+    pub port_range: String,
+    /// Seconds without RTP before a call is considered dead (0: never).
+    #[serde(default = "default_inactivity")]
+    pub inactivity_secs: u64,
+}
+
+fn default_rtp_bind() -> IpAddr {
+    IpAddr::from([0, 0, 0, 0])
+}
+fn default_port_range() -> String {
+    "20000-29999".into()
+}
+fn default_inactivity() -> u64 {
+    30
+}
+
+impl Default for RtpConfig {
+    fn default() -> Self {
+        RtpConfig { bind: default_rtp_bind(), port_range: default_port_range(), inactivity_secs: default_inactivity() }
+    }
+}
+
+impl RtpConfig {
+    /// The port range as (first even port, last port).
+    pub fn ports(&self) -> Result<(u16, u16), String> {
+        let (lo, hi) = self.port_range.split_once('-').ok_or("expected LOW-HIGH, e.g. \"20000-29999\"")?;
+        let lo: u16 = lo.trim().parse().map_err(|_| format!("{lo:?} is not a port"))?;
+        let hi: u16 = hi.trim().parse().map_err(|_| format!("{hi:?} is not a port"))?;
+        if lo < 1024 || hi <= lo {
+            return Err(format!("{lo}-{hi}: LOW must be at least 1024 and below HIGH"));
+        }
+        let first = lo + lo % 2;
+        if hi < first + 1 {
+            return Err(format!("{lo}-{hi} holds no RTP/RTCP pair"));
+        }
+        Ok((first, hi))
+    }
+
+    /// How many calls the range holds (an even RTP port and the next for RTCP each).
+    pub fn capacity(&self) -> u32 {
+        self.ports().map(|(lo, hi)| u32::from(hi - lo + 1) / 2).unwrap_or(0)
+    }
+}
+
+/// `[control]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlConfig {
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+    /// Bearer token required on every endpoint but /healthz and /readyz.
+    pub token: String,
+}
+
+/// `[happ]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HappConfig {
+    /// API base URL.
+    pub base_url: String,
+    /// Access token.
+    pub token: String,
+}
+
+/// `[calls]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallsConfig {
+    /// Most calls at once, all phones together; more get 503.
+    #[serde(default = "default_max_calls")]
+    pub max_concurrent: u32,
+    /// Seconds an outbound call may ring before it is cancelled.
+    #[serde(default = "default_ring_timeout")]
+    pub ring_timeout_secs: u64,
+    /// Longest call, seconds.
+    #[serde(default = "default_max_duration")]
+    pub max_duration_secs: u64,
+    /// At shutdown, seconds calls may go on before they are hung up.
+    #[serde(default = "default_drain")]
+    pub drain_secs: u64,
+}
+
+fn default_max_calls() -> u32 {
+    100
+}
+fn default_ring_timeout() -> u64 {
+    60
+}
+fn default_max_duration() -> u64 {
+    3600
+}
+fn default_drain() -> u64 {
+    30
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        CallsConfig {
+            max_concurrent: default_max_calls(),
+            ring_timeout_secs: default_ring_timeout(),
+            max_duration_secs: default_max_duration(),
+            drain_secs: default_drain(),
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` or `json`.
+    #[serde(default = "default_log_format")]
+    pub format: String,
+    /// A `tracing` filter, e.g. `info` or `happ_gateway=debug,info`.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+fn default_log_format() -> String {
+    "text".into()
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: default_log_format(), level: default_log_level() }
+    }
+}
+
+/// `[[phones]]`: the Happ API's phone fields, and the gateway's own.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PhoneConfig {
+    /// The number, E.164 (`+380501234567`).
+    pub phone_number: String,
+    /// SIP login (digest username and user part of the address of record).
+    pub sip_login: String,
+    /// SIP password.
+    #[serde(default)]
+    pub password: String,
+    /// Registrar or proxy: `host[:port][;transport=udp|tcp]`.
+    pub telephony_url: String,
+    /// Preferred codec: `alaw` or `ulaw`.
+    #[serde(default = "default_codec")]
+    pub codec: String,
+    /// The assistant that answers.
+    pub assistant_id: Option<String>,
+    /// Register (true) or accept INVITEs from the telephonyUrl's addresses (false: a trunk).
+    #[serde(default = "default_true")]
+    pub register: bool,
+    /// What calls do: `assistant`, `echo`, or `play:FILE.wav`.
+    #[serde(default = "default_handler")]
+    pub handler: String,
+    /// Most calls at once on this phone.
+    pub max_calls: Option<u32>,
+    /// Display name in From of outbound calls.
+    pub display_name: Option<String>,
+}
+
+fn default_codec() -> String {
+    "alaw".into()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_handler() -> String {
+    "assistant".into()
+}
+
+/// `[[assistants]]`: the Happ API's assistant fields.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AssistantConfig {
+    /// Identifier phones refer to.
+    pub id: String,
+    /// Name.
+    #[serde(default)]
+    pub name: String,
+    /// System prompt.
+    #[serde(default)]
+    pub prompt_text: String,
+    /// Greeting spoken on answer.
+    #[serde(default)]
+    pub first_message: String,
+    /// LLM provider.
+    #[serde(default)]
+    pub llm_provider: String,
+    /// LLM model.
+    #[serde(default)]
+    pub llm_model: String,
+    /// Language (`en`).
+    #[serde(default)]
+    pub language: String,
+}
+
+/// `[speech]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpeechConfig {
+    /// Speech-to-text adapter.
+    pub stt: Option<String>,
+    /// Text-to-speech adapter.
+    pub tts: Option<String>,
+}
+
+/// What calls to a phone do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handler {
+    /// The linked assistant answers.
+    Assistant,
+    /// The caller's audio comes back (a line test).
+    Echo,
+    /// A WAV file is played, then the call ends.
+    Play(PathBuf),
+}
+
+impl Handler {
+    /// Parses a `handler` value.
+    pub fn parse(s: &str) -> Result<Handler, String> {
+        match s.trim() {
+            "assistant" | "" => Ok(Handler::Assistant),
+            "echo" => Ok(Handler::Echo),
+            other => match other.strip_prefix("play:") {
+                Some(path) if !path.trim().is_empty() => Ok(Handler::Play(PathBuf::from(path.trim()))),
+                _ => Err(format!("unknown handler {other:?} (expected assistant, echo or play:FILE.wav)")),
+            },
+        }
+    }
+}
+
+impl Config {
+    /// Reads, expands and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Self::from_text(path, &text, |name| std::env::var(name).ok())
+    }
+
+    /// Parses and checks configuration text (`path` names it in errors; relative paths in it,
+    /// like `play:` files, are resolved against its directory).
+    pub fn from_text(path: &Path, text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let expanded = expand(text, env).map_err(|source| ConfigError::Env { path: path.to_owned(), source })?;
+        let mut config: Config =
+            toml::from_str(&expanded).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string().trim().to_owned() })?;
+        config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        config.validate().map_err(|(key, message)| ConfigError::Invalid { path: path.to_owned(), key, message })?;
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, dir: &Path) {
+        for phone in &mut self.phones {
+            if let Ok(Handler::Play(file)) = Handler::parse(&phone.handler)
+                && file.is_relative()
+            {
+                phone.handler = format!("play:{}", dir.join(file).display());
+            }
+        }
+    }
+
+    /// Checks values the types cannot; returns the key at fault and why.
+    fn validate(&self) -> Result<(), (String, String)> {
+        self.rtp.ports().map_err(|m| ("rtp.port_range".to_owned(), m))?;
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(("log.format".into(), format!("{:?}: expected text or json", self.log.format)));
+        }
+        if let Some(control) = &self.control
+            && control.token.trim().is_empty()
+        {
+            return Err(("control.token".into(), "must not be empty".into()));
+        }
+        if self.calls.max_concurrent == 0 {
+            return Err(("calls.max_concurrent".into(), "must be at least 1".into()));
+        }
+        let mut numbers = HashSet::new();
+        let assistants: HashSet<&str> = self.assistants.iter().map(|a| a.id.as_str()).collect();
+        if assistants.len() != self.assistants.len() {
+            return Err(("assistants".into(), "two assistants have the same id".into()));
+        }
+        for (i, p) in self.phones.iter().enumerate() {
+            let key = |field: &str| format!("phones[{i}].{field}");
+            if p.phone_number.trim().is_empty() {
+                return Err((key("phoneNumber"), "must not be empty".into()));
+            }
+            if !numbers.insert(p.phone_number.as_str()) {
+                return Err((key("phoneNumber"), format!("{} is configured twice", p.phone_number)));
+            }
+            if p.sip_login.trim().is_empty() {
+                return Err((key("sipLogin"), "must not be empty".into()));
+            }
+            TelephonyUrl::parse(&p.telephony_url).map_err(|m| (key("telephonyUrl"), m))?;
+            match p.codec.to_ascii_lowercase().as_str() {
+                "alaw" | "ulaw" => {}
+                "opus" => return Err((key("codec"), "opus is not supported yet (alaw or ulaw)".into())),
+                other => return Err((key("codec"), format!("{other:?}: expected alaw or ulaw"))),
+            }
+            let handler = Handler::parse(&p.handler).map_err(|m| (key("handler"), m))?;
+            match &handler {
+                Handler::Play(file) => {
+                    let bytes = std::fs::read(file).map_err(|e| (key("handler"), format!("cannot read {}: {e}", file.display())))?;
+                    happ_fixtures::Audio::from_wav(&bytes).map_err(|e| (key("handler"), format!("{}: {e}", file.display())))?;
+                }
+                Handler::Assistant => {
+                    if self.happ.is_none() {
+                        let id = p.assistant_id.as_deref().ok_or_else(|| (key("assistantId"), "required by the assistant handler".to_owned()))?;
+                        if !assistants.contains(id) {
+                            return Err((key("assistantId"), format!("no [[assistants]] entry has id {id:?}")));
+                        }
+                    }
+                }
+                Handler::Echo => {}
+            }
+            if p.max_calls == Some(0) {
+                return Err((key("maxCalls"), "must be at least 1".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Things that work but an operator should hear about.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        let ports = 2 * self.rtp.capacity();
+        if ports < 2 * self.calls.max_concurrent {
+            w.push(format!(
+                "rtp.port_range has {ports} ports, fewer than twice calls.max_concurrent ({}): each call needs an RTP and an RTCP port, so the range caps concurrency at {} calls",
+                self.calls.max_concurrent,
+                ports / 2
+            ));
+        }
+        if self.phones.is_empty() && self.happ.is_none() {
+            w.push("no phones configured and no [happ] to fetch them from: nothing will register".into());
+        }
+        if self.control.is_none() {
+            w.push("no [control]: no health checks, metrics or dial-out".into());
+        }
+        w
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,263 @@
+//! The daemon: the SIP task that owns the endpoint and the calls, its sockets, the control API,
+//! and shutdown.
+//!
+//! One task (this loop) owns the SIP endpoint and all call state, so nothing here takes a lock:
+//! sockets, media tasks, TCP connections and the control API talk to it through bounded
+//! channels, and it drains the endpoint's output after every input.
+//!
+//! Shutdown (SIGTERM or SIGINT): new calls get 503 and `/readyz` says no; calls in progress may
+//! finish for `calls.drain_secs`, then are hung up; every phone is unregistered (Expires: 0) and
+//! the daemon waits up to five seconds for the registrars' answers before exiting.
+
+pub mod core;
+pub mod media;
+mod tcp;
+pub mod views;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use happ_sip::endpoint::{Endpoint, EndpointConfig};
+use happ_sip::message::Transport;
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+use crate::config::{Config, TelephonyUrl};
+use crate::dns::{Dns, Target};
+use crate::metrics::Metrics;
+use core::{ApiError, Core};
+use media::MediaNote;
+use tcp::{Connections, TcpIn};
+use views::{CallView, DialRequest, PhoneView};
+
+/// Requests of the control API to the SIP task.
+pub enum ControlCommand {
+    /// Place a call.
+    Dial(DialRequest, oneshot::Sender<Result<CallView, ApiError>>),
+    /// Hang up a call.
+    Hangup(String, oneshot::Sender<Result<(), ApiError>>),
+    /// List calls.
+    Calls(oneshot::Sender<Vec<CallView>>),
+    /// One call.
+    Call(String, oneshot::Sender<Option<CallView>>),
+    /// List phones.
+    Phones(oneshot::Sender<Vec<PhoneView>>),
+}
+
+/// How long unregistration may take at shutdown.
+const UNREGISTER_WAIT: Duration = Duration::from_secs(5);
+
+/// A random seed from the OS.
+pub fn seed() -> u64 {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_err() {
+        // Without an OS source, the clock still differs between runs.
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        return t.as_nanos() as u64 ^ u64::from(std::process::id());
+    }
+    u64::from_le_bytes(b)
+}
+
+/// Resolves every phone's telephonyUrl (concurrently).
+pub async fn resolve_phones(config: &Config, dns: &Dns) -> Vec<Result<Vec<Target>, String>> {
+    let lookups = config.phones.iter().map(|p| async move {
+        let url = TelephonyUrl::parse(&p.telephony_url)?;
+        dns.resolve(&url).await
+    });
+    let mut out = Vec::new();
+    for lookup in lookups {
+        out.push(lookup.await);
+    }
+    out
+}
+
+/// The address to advertise: the configured public one, the listen address when it is
+/// specific, else the address that routes toward the first registrar.
+fn advertised_ip(config: &Config, resolved: &[Result<Vec<Target>, String>]) -> IpAddr {
+    if let Some(ip) = config.sip.public_address {
+        return ip;
+    }
+    if !config.sip.listen.ip().is_unspecified() {
+        return config.sip.listen.ip();
+    }
+    let toward = resolved.iter().flatten().flatten().next().map(|t| t.addr);
+    toward
+        .and_then(|addr| {
+            let probe = std::net::UdpSocket::bind(SocketAddr::new(if addr.is_ipv6() { IpAddr::from([0u16; 8]) } else { IpAddr::from([0, 0, 0, 0]) }, 0)).ok()?;
+            probe.connect(addr).ok()?;
+            probe.local_addr().ok().map(|a| a.ip())
+        })
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}
+
+/// What the running daemon shares with the control API.
+#[derive(Clone)]
+pub struct Shared {
+    /// Requests to the SIP task.
+    pub commands: mpsc::Sender<ControlCommand>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Whether new calls are taken.
+    pub ready: Arc<AtomicBool>,
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn run(config: Config) -> Result<(), String> {
+    let seed = seed();
+    let dns = Dns::new(&config.sip.dns_servers)?;
+    let resolved = resolve_phones(&config, &dns).await;
+    for (p, r) in config.phones.iter().zip(&resolved) {
+        if let Err(e) = r {
+            warn!(phone = %crate::pii::Masked(&p.phone_number), error = %e, "cannot resolve the phone's telephonyUrl");
+        }
+    }
+    let advertised = advertised_ip(&config, &resolved);
+    let udp = UdpSocket::bind(config.sip.listen).await.map_err(|e| format!("cannot listen for SIP on UDP {}: {e}", config.sip.listen))?;
+    let local = udp.local_addr().map_err(|e| e.to_string())?;
+    let tcp = TcpListener::bind(local).await.map_err(|e| format!("cannot listen for SIP on TCP {local}: {e}"))?;
+    info!(%local, %advertised, "SIP listening on UDP and TCP");
+
+    let endpoint = Endpoint::new(EndpointConfig {
+        local: SocketAddr::new(advertised, local.port()),
+        public: config.sip.public_address,
+        user_agent: config.sip.user_agent.clone().unwrap_or_else(|| concat!("happ-gateway/", env!("CARGO_PKG_VERSION")).into()),
+        seed,
+        ..EndpointConfig::default()
+    });
+    let metrics = Arc::new(Metrics::new());
+    let (notes_tx, mut notes) = mpsc::channel::<MediaNote>(1024);
+    let (commands_tx, mut commands) = mpsc::channel::<ControlCommand>(64);
+    let (tcp_tx, mut tcp_in) = mpsc::channel::<TcpIn>(1024);
+    let mut core = Core::new(config.clone(), endpoint, resolved, advertised, notes_tx, metrics.clone(), seed ^ 0x5851_F42D_4C95_7F2D)?;
+    let ready = Arc::new(AtomicBool::new(false));
+    if let Some(control) = &config.control {
+        let shared = Shared { commands: commands_tx.clone(), metrics: metrics.clone(), ready: ready.clone() };
+        let listener = tokio::net::TcpListener::bind(control.listen).await.map_err(|e| format!("cannot listen for the control API on {}: {e}", control.listen))?;
+        info!(listen = %control.listen, "control API listening");
+        tokio::spawn(crate::control::serve(listener, shared, control.token.clone()));
+    }
+    core.start(Instant::now());
+    ready.store(true, Ordering::Relaxed);
+
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut conns = Connections::default();
+    let mut buf = vec![0u8; 65_536];
+    let mut drain_until: Option<Instant> = None;
+    let mut unregister_until: Option<Instant> = None;
+    pump(&mut core, &udp, &mut conns, &tcp_tx).await;
+    loop {
+        let deadlines = [core.endpoint.poll_timeout(), core.next_deadline(), drain_until, unregister_until];
+        let wake = deadlines.into_iter().flatten().min().unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            r = udp.recv_from(&mut buf) => match r {
+                Ok((n, from)) => core.endpoint.handle_message(Instant::now(), Transport::Udp, from, &buf[..n]),
+                Err(e) => warn!(error = %e, "SIP UDP receive error"),
+            },
+            r = tcp.accept() => match r {
+                Ok((stream, peer)) => conns.accepted(stream, peer, &tcp_tx),
+                Err(e) => warn!(error = %e, "SIP TCP accept error"),
+            },
+            Some(msg) = tcp_in.recv() => match msg {
+                TcpIn::Message { peer, bytes } => core.endpoint.handle_message(Instant::now(), Transport::Tcp, peer, &bytes),
+                TcpIn::Closed { peer, error } => {
+                    conns.closed(peer);
+                    if let Some(e) = error {
+                        warn!(%peer, error = %e, "SIP TCP connection failed");
+                        core.endpoint.handle_transport_error(Instant::now(), &Transport::Tcp, peer);
+                    }
+                }
+            },
+            Some(note) = notes.recv() => core.handle_note(Instant::now(), note),
+            Some(command) = commands.recv() => control(&mut core, command),
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
+                let now = Instant::now();
+                core.endpoint.handle_timeout(now);
+                core.handle_timeout(now);
+            }
+            _ = tokio::signal::ctrl_c(), if drain_until.is_none() => {
+                drain_until = Some(start_drain(&mut core, &config, &ready));
+            }
+            _ = terminate.recv(), if drain_until.is_none() => {
+                drain_until = Some(start_drain(&mut core, &config, &ready));
+            }
+        }
+        pump(&mut core, &udp, &mut conns, &tcp_tx).await;
+        metrics.sample_endpoint(core.endpoint.stats());
+        let now = Instant::now();
+        if let Some(until) = drain_until
+            && unregister_until.is_none()
+            && (core.call_count() == 0 || now >= until)
+        {
+            if core.call_count() > 0 {
+                warn!(calls = core.call_count(), "drain time over: hanging up the calls left");
+            }
+            core.hangup_all(now, "gateway shutting down");
+            core.endpoint.unregister_all(now);
+            unregister_until = Some(now + UNREGISTER_WAIT);
+            pump(&mut core, &udp, &mut conns, &tcp_tx).await;
+        }
+        if let Some(until) = unregister_until
+            && (!core.endpoint.registrations_pending() || now >= until)
+        {
+            info!("stopped");
+            return Ok(());
+        }
+    }
+}
+
+fn start_drain(core: &mut Core, config: &Config, ready: &AtomicBool) -> Instant {
+    info!(calls = core.call_count(), drain_secs = config.calls.drain_secs, "shutting down: no new calls, draining");
+    core.draining = true;
+    ready.store(false, Ordering::Relaxed);
+    Instant::now() + Duration::from_secs(config.calls.drain_secs)
+}
+
+fn control(core: &mut Core, command: ControlCommand) {
+    let now = Instant::now();
+    match command {
+        ControlCommand::Dial(request, reply) => {
+            let _ = reply.send(core.dial(now, request));
+        }
+        ControlCommand::Hangup(id, reply) => {
+            let _ = reply.send(core.hangup(now, &id));
+        }
+        ControlCommand::Calls(reply) => {
+            let _ = reply.send(core.calls_view());
+        }
+        ControlCommand::Call(id, reply) => {
+            let _ = reply.send(core.call_view(&id));
+        }
+        ControlCommand::Phones(reply) => {
+            let _ = reply.send(core.phones_view());
+        }
+    }
+}
+
+/// Sends what the endpoint has to send and hands its events to the core, until both are empty
+/// (handling an event can produce more of either).
+async fn pump(core: &mut Core, udp: &UdpSocket, conns: &mut Connections, tcp_tx: &mpsc::Sender<TcpIn>) {
+    loop {
+        let mut progress = false;
+        while let Some(t) = core.endpoint.poll_transmit() {
+            progress = true;
+            match t.transport {
+                Transport::Tcp => conns.send(t.dest, t.bytes, tcp_tx),
+                _ => {
+                    if let Err(e) = udp.send_to(&t.bytes, t.dest).await {
+                        warn!(dest = %t.dest, error = %e, "SIP UDP send error");
+                    }
+                }
+            }
+        }
+        while let Some(event) = core.endpoint.poll_event() {
+            progress = true;
+            core.handle_event(Instant::now(), event);
+        }
+        if !progress {
+            return;
+        }
+    }
+}
