@@ -7,10 +7,10 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use happ_sip::message::{Host, Transport};
 use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::{Resolver, TokioResolver};
-use happ_sip::message::{Host, Transport};
 
 use crate::config::TelephonyUrl;
 

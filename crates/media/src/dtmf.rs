@@ -88,12 +88,7 @@ impl EventPayload {
     /// ignored: DTMF sends one at a time).
     pub fn parse(payload: &[u8]) -> Result<EventPayload, DtmfPayloadError> {
         let p = payload.get(..4).ok_or(DtmfPayloadError(payload.len()))?;
-        Ok(EventPayload {
-            digit: Digit(p[0]),
-            end: p[1] & 0x80 != 0,
-            volume: p[1] & 0x3F,
-            duration: u16::from_be_bytes([p[2], p[3]]),
-        })
+        Ok(EventPayload { digit: Digit(p[0]), end: p[1] & 0x80 != 0, volume: p[1] & 0x3F, duration: u16::from_be_bytes([p[2], p[3]]) })
     }
 
     /// Writes the payload.
@@ -133,12 +128,7 @@ impl DtmfReceiver {
 
     /// Handles one packet; returns up to two events (an unfinished previous event's end and
     /// this one's start, or a start and an end for a one-packet event).
-    pub fn on_packet(
-        &mut self,
-        now: Instant,
-        ts: RtpTime,
-        payload: &[u8],
-    ) -> Result<[Option<DtmfEvent>; 2], DtmfPayloadError> {
+    pub fn on_packet(&mut self, now: Instant, ts: RtpTime, payload: &[u8]) -> Result<[Option<DtmfEvent>; 2], DtmfPayloadError> {
         let p = EventPayload::parse(payload)?;
         let mut out = [None, None];
         let duration = u64::from(p.duration);
@@ -261,16 +251,7 @@ pub struct DtmfSender {
 impl DtmfSender {
     /// A sender at `rate`, with `gap` of audio between digits and volume `volume` -dBm0.
     pub fn new(rate: ClockRate, gap: Duration, volume: u8) -> Self {
-        DtmfSender {
-            rate,
-            volume: volume.min(63),
-            queue: [(Digit(0), 0); QUEUE],
-            head: 0,
-            len: 0,
-            active: None,
-            resume_at: None,
-            gap: rate.ticks(gap) as u32,
-        }
+        DtmfSender { rate, volume: volume.min(63), queue: [(Digit(0), 0); QUEUE], head: 0, len: 0, active: None, resume_at: None, gap: rate.ticks(gap) as u32 }
     }
 
     /// Queues `digit`, held for `duration` (at least 40 ms, and under the 16-bit limit).
@@ -313,15 +294,8 @@ impl DtmfSender {
         let marker = s.sent == 0;
         s.sent = (s.sent + ptime).min(s.total);
         let end = s.sent == s.total;
-        let payload =
-            EventPayload { digit: s.digit, end, volume: self.volume, duration: s.sent as u16 }.write();
-        let packet = EventPacket {
-            ts: s.start_ts,
-            marker,
-            payload,
-            started: marker.then_some(s.digit),
-            finished: None,
-        };
+        let payload = EventPayload { digit: s.digit, end, volume: self.volume, duration: s.sent as u16 }.write();
+        let packet = EventPacket { ts: s.start_ts, marker, payload, started: marker.then_some(s.digit), finished: None };
         if end {
             s.ends_left -= 1;
             if s.ends_left == 0 {

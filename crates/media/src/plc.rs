@@ -237,9 +237,7 @@ mod tests {
     use super::*;
 
     fn tone(freq: f32, n: usize, offset: usize) -> Vec<i16> {
-        (0..n)
-            .map(|i| ((2.0 * std::f32::consts::PI * freq * (i + offset) as f32 / 8000.0).sin() * 10_000.0) as i16)
-            .collect()
+        (0..n).map(|i| ((2.0 * std::f32::consts::PI * freq * (i + offset) as f32 / 8000.0).sin() * 10_000.0) as i16).collect()
     }
 
     #[test]

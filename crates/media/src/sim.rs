@@ -333,17 +333,12 @@ impl Pair {
     pub fn run_until(&mut self, until: Instant) {
         use crate::session::PacketKind;
         loop {
-            let next = [
-                self.a.poll_timeout(),
-                self.b.poll_timeout(),
-                self.ab.next_arrival(),
-                self.ba.next_arrival(),
-            ]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(until)
-            .max(self.now);
+            let next = [self.a.poll_timeout(), self.b.poll_timeout(), self.ab.next_arrival(), self.ba.next_arrival()]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(until)
+                .max(self.now);
             if next > until {
                 self.now = until;
                 return;

@@ -27,40 +27,22 @@ fn run_oracle(source: &str) -> Tables {
     let unique = format!("{}-{}-{:?}", source.trim_end_matches(".c"), std::process::id(), std::thread::current().id());
     let exe: PathBuf = Path::new(env!("CARGO_TARGET_TMPDIR")).join(unique.replace(['(', ')'], ""));
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-    let out = Command::new(&cc)
-        .args(["-O1", "-o"])
-        .arg(&exe)
-        .arg(dir.join(source))
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run the C compiler `{cc}`: {e}"));
-    assert!(
-        out.status.success(),
-        "compiling {source} failed (spandsp needs Debian's libspandsp-dev):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out =
+        Command::new(&cc).args(["-O1", "-o"]).arg(&exe).arg(dir.join(source)).output().unwrap_or_else(|e| panic!("cannot run the C compiler `{cc}`: {e}"));
+    assert!(out.status.success(), "compiling {source} failed (spandsp needs Debian's libspandsp-dev):\n{}", String::from_utf8_lossy(&out.stderr));
     let run = Command::new(&exe).output().expect("run the oracle");
     let _ = std::fs::remove_file(&exe);
     assert!(run.status.success());
     let b = run.stdout;
     assert_eq!(b.len(), 2 * 65_536 + 2 * 512, "oracle output size");
     let words = |s: &[u8]| s.chunks_exact(2).map(|w| i16::from_le_bytes([w[0], w[1]])).collect();
-    Tables {
-        alaw_enc: b[..65_536].to_vec(),
-        ulaw_enc: b[65_536..131_072].to_vec(),
-        alaw_dec: words(&b[131_072..131_584]),
-        ulaw_dec: words(&b[131_584..]),
-    }
+    Tables { alaw_enc: b[..65_536].to_vec(), ulaw_enc: b[65_536..131_072].to_vec(), alaw_dec: words(&b[131_072..131_584]), ulaw_dec: words(&b[131_584..]) }
 }
 
 fn ours() -> Tables {
     let pcm: Vec<i16> = (i16::MIN..=i16::MAX).collect();
     let codes: Vec<u8> = (0..=255).collect();
-    let mut t = Tables {
-        alaw_enc: vec![0; 65_536],
-        ulaw_enc: vec![0; 65_536],
-        alaw_dec: vec![0; 256],
-        ulaw_dec: vec![0; 256],
-    };
+    let mut t = Tables { alaw_enc: vec![0; 65_536], ulaw_enc: vec![0; 65_536], alaw_dec: vec![0; 256], ulaw_dec: vec![0; 256] };
     alaw_encode(&pcm, &mut t.alaw_enc);
     ulaw_encode(&pcm, &mut t.ulaw_enc);
     alaw_decode(&codes, &mut t.alaw_dec);
@@ -113,8 +95,7 @@ fn spandsp_agrees_except_its_known_ulaw_rounding() {
     assert_eq!(t.ulaw_dec, spandsp.ulaw_dec, "µ-law decode");
 
     let diff = mismatches(&t.ulaw_enc, &spandsp.ulaw_enc);
-    let expected: Vec<usize> =
-        (i16::MIN..=i16::MAX).enumerate().filter(|&(_, x)| spandsp_rounds_up(x)).map(|(i, _)| i).collect();
+    let expected: Vec<usize> = (i16::MIN..=i16::MAX).enumerate().filter(|&(_, x)| spandsp_rounds_up(x)).map(|(i, _)| i).collect();
     assert_eq!(diff.len(), 127);
     assert_eq!(diff, expected);
     for i in diff {

@@ -19,11 +19,7 @@ fn netem(seed: u64, jitter: Jitter, loss: Loss) -> NetemConfig {
 
 /// netem's `delay 50ms 30ms loss 1%`: ±30 ms uniform around the base delay.
 fn thirty_ms_jitter(seed: u64) -> TraceConfig {
-    TraceConfig {
-        duration: Duration::from_secs(60),
-        netem: netem(seed, Jitter::Uniform(Duration::from_millis(60)), Loss::Random(0.01)),
-        ..Default::default()
-    }
+    TraceConfig { duration: Duration::from_secs(60), netem: netem(seed, Jitter::Uniform(Duration::from_millis(60)), Loss::Random(0.01)), ..Default::default() }
 }
 
 #[test]
@@ -70,11 +66,7 @@ fn rises_at_once_with_jitter_and_falls_back_when_it_subsides() {
 
 #[test]
 fn delay_spikes_raise_the_target_and_are_survived() {
-    let spikes = Spikes {
-        every: Duration::from_secs(4),
-        height: Duration::from_millis(150),
-        length: Duration::from_millis(300),
-    };
+    let spikes = Spikes { every: Duration::from_secs(4), height: Duration::from_millis(150), length: Duration::from_millis(300) };
     let config = TraceConfig {
         duration: Duration::from_secs(40),
         netem: NetemConfig { spikes: Some(spikes), ..netem(6, Jitter::Uniform(Duration::from_millis(10)), Loss::None) },

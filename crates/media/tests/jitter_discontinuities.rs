@@ -53,12 +53,7 @@ fn sequence_restart_backwards_keeps_playing() {
 
 #[test]
 fn sequence_jump_forward_keeps_playing() {
-    let config = TraceConfig {
-        duration: Duration::from_secs(10),
-        seq_jump: Some((Duration::from_secs(5), 10_000)),
-        netem: jittery(3),
-        ..Default::default()
-    };
+    let config = TraceConfig { duration: Duration::from_secs(10), seq_jump: Some((Duration::from_secs(5), 10_000)), netem: jittery(3), ..Default::default() };
     let trace = trace(&config);
     let replay = run(&trace, &JitterConfig::default());
     let p = played(&trace, &replay);

@@ -81,11 +81,7 @@ fn random_and_bursty_loss_lose_only_what_the_network_lost() {
         let p = played(&trace, &replay);
         let s = replay.stats;
         assert!(p.in_order(), "{loss:?}");
-        assert_eq!(
-            p.missing(trace.sent as usize) as u64,
-            trace.lost + s.late + s.discarded,
-            "{loss:?}: {s:?}"
-        );
+        assert_eq!(p.missing(trace.sent as usize) as u64, trace.lost + s.late + s.discarded, "{loss:?}: {s:?}");
         // Concealment covers the lost packets (plus any stretching and the end of the stream).
         assert!(s.concealed_samples >= 160 * trace.lost, "{loss:?}");
         let late_pct = 100.0 * s.late as f64 / trace.sent as f64;

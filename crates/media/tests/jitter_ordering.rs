@@ -16,13 +16,7 @@ fn reordering(seed: u64, jitter_ms: u64, duplicate: f64) -> TraceConfig {
         first_seq: 65_400,
         first_ts: u32::MAX - 8_000 * 3,
         duration: Duration::from_secs(20),
-        netem: NetemConfig {
-            seed,
-            jitter: Jitter::Uniform(Duration::from_millis(jitter_ms)),
-            loss: Loss::None,
-            duplicate,
-            ..Default::default()
-        },
+        netem: NetemConfig { seed, jitter: Jitter::Uniform(Duration::from_millis(jitter_ms)), loss: Loss::None, duplicate, ..Default::default() },
         ..Default::default()
     }
 }
@@ -54,7 +48,11 @@ fn adaptive_buffer_keeps_order_and_drops_no_duplicates_into_playout() {
         // A copy of a late packet is late too; every other copy is caught as a duplicate.
         let s = replay.stats;
         assert!(s.duplicates <= trace.duplicated && trace.duplicated - s.duplicates <= s.late, "{s:?}");
-        assert_eq!(p.missing(trace.sent as usize), (s.late - (trace.duplicated - s.duplicates)) as usize + s.discarded as usize, "jitter {jitter_ms} ms: {s:?}");
+        assert_eq!(
+            p.missing(trace.sent as usize),
+            (s.late - (trace.duplicated - s.duplicates)) as usize + s.discarded as usize,
+            "jitter {jitter_ms} ms: {s:?}"
+        );
         // Late losses stay rare even with 100 ms of reordering jitter.
         let late_pct = 100.0 * replay.stats.late as f64 / trace.sent as f64;
         assert!(late_pct < 1.0, "jitter {jitter_ms} ms: {late_pct:.2} % late");

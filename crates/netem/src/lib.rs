@@ -187,11 +187,7 @@ impl Netem {
             let origin = *self.origin.get_or_insert(sent);
             let phase = sent.saturating_duration_since(origin).as_nanos() % s.every.as_nanos().max(1);
             let phase = Duration::from_nanos(phase as u64);
-            if phase < s.length {
-                s.height.mul_f64(1.0 - phase.as_secs_f64() / s.length.as_secs_f64())
-            } else {
-                Duration::ZERO
-            }
+            if phase < s.length { s.height.mul_f64(1.0 - phase.as_secs_f64() / s.length.as_secs_f64()) } else { Duration::ZERO }
         });
         self.config.base_delay + jitter + spike
     }
@@ -297,12 +293,7 @@ mod tests {
 
     #[test]
     fn same_seed_same_trace() {
-        let config = NetemConfig {
-            jitter: Jitter::Uniform(Duration::from_millis(30)),
-            loss: Loss::Random(0.1),
-            duplicate: 0.05,
-            ..Default::default()
-        };
+        let config = NetemConfig { jitter: Jitter::Uniform(Duration::from_millis(30)), loss: Loss::Random(0.1), duplicate: 0.05, ..Default::default() };
         let t0 = Instant::now();
         assert!(run_from(t0, config, 500) == run_from(t0, config, 500));
         assert!(run_from(t0, config, 500) != run_from(t0, NetemConfig { seed: 2, ..config }, 500));
@@ -353,11 +344,7 @@ mod tests {
 
     #[test]
     fn spikes_follow_the_period() {
-        let spikes = Spikes {
-            every: Duration::from_secs(1),
-            height: Duration::from_millis(100),
-            length: Duration::from_millis(200),
-        };
+        let spikes = Spikes { every: Duration::from_secs(1), height: Duration::from_millis(100), length: Duration::from_millis(200) };
         let t0 = Instant::now();
         let mut netem = Netem::new(NetemConfig { spikes: Some(spikes), ..Default::default() });
         let at = |netem: &mut Netem, ms| {

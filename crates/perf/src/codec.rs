@@ -64,12 +64,7 @@ fn measure(frames: &[&[i16]], runs: usize) -> CodecFigures {
             }
         }))
     };
-    CodecFigures {
-        alaw_encode_ns,
-        alaw_decode_ns: decode(Law::Alaw, &alaw_codes),
-        ulaw_encode_ns,
-        ulaw_decode_ns: decode(Law::Ulaw, &ulaw_codes),
-    }
+    CodecFigures { alaw_encode_ns, alaw_decode_ns: decode(Law::Alaw, &alaw_codes), ulaw_encode_ns, ulaw_decode_ns: decode(Law::Ulaw, &ulaw_codes) }
 }
 
 /// Runs the codec benchmark.

@@ -74,16 +74,9 @@ fn conditions() -> Vec<(&'static str, NetemConfig)> {
         ("exponential, 20 ms mean", NetemConfig { jitter: Jitter::Exponential(ms(20)), ..base }),
         (
             "150 ms spikes every 4 s",
-            NetemConfig {
-                jitter: Jitter::Uniform(ms(10)),
-                spikes: Some(Spikes { every: Duration::from_secs(4), height: ms(150), length: ms(300) }),
-                ..base
-            },
+            NetemConfig { jitter: Jitter::Uniform(ms(10)), spikes: Some(Spikes { every: Duration::from_secs(4), height: ms(150), length: ms(300) }), ..base },
         ),
-        (
-            "±30 ms, bursty 5 % loss",
-            NetemConfig { jitter: Jitter::Uniform(ms(60)), loss: Loss::Bursty { rate: 0.05, mean_burst: 3.0 }, ..base },
-        ),
+        ("±30 ms, bursty 5 % loss", NetemConfig { jitter: Jitter::Uniform(ms(60)), loss: Loss::Bursty { rate: 0.05, mean_burst: 3.0 }, ..base }),
     ]
 }
 
@@ -106,8 +99,7 @@ fn row(name: &'static str, trace: &Trace) -> TraceRow {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let rate = ClockRate::NARROWBAND;
     let adaptive = sim::replay(trace, &mut JitterBuffer::new(&JitterConfig::default()), Law::Alaw, false);
-    let fixed =
-        sim::replay(trace, &mut JitterBuffer::new(&JitterConfig::fixed(Duration::from_millis(200))), Law::Alaw, false);
+    let fixed = sim::replay(trace, &mut JitterBuffer::new(&JitterConfig::fixed(Duration::from_millis(200))), Law::Alaw, false);
     TraceRow {
         name,
         rfc3550_jitter_ms: trace_jitter_ms(trace),

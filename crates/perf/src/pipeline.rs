@@ -7,8 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use happ_media::session::{MediaSession, SessionConfig};
 use happ_media::rtp::{RtcpWriter, RtpHeader};
+use happ_media::session::{MediaSession, SessionConfig};
 use happ_media::sim::{self, TraceConfig, TraceEvent};
 use happ_media::units::{NtpTime, Ssrc};
 use serde::Serialize;

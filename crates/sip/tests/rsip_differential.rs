@@ -7,17 +7,50 @@ use happ_sip::message::{Message, parse};
 use rsip::prelude::{HeadersExt, ToTypedHeader, UntypedHeader};
 
 const CORPUS: &[(&str, &str)] = &[
-    ("basic INVITE", "INVITE sip:+380501234567@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1;rport\r\nMax-Forwards: 70\r\nFrom: \"Alice\" <sip:alice@127.0.0.1>;tag=abc\r\nTo: <sip:+380501234567@127.0.0.1>\r\nCall-ID: 1@127.0.0.1\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@127.0.0.1:5061>\r\nContent-Type: application/sdp\r\nContent-Length: 4\r\n\r\nv=0\n"),
-    ("compact forms", "INVITE sip:bob@example.com SIP/2.0\r\nv: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\nf: <sip:a@b>;tag=1\r\nt: <sip:bob@example.com>\r\ni: x@y\r\nCSeq: 1 INVITE\r\nm: <sip:a@10.0.0.1>\r\nl: 0\r\n\r\n"),
-    ("two Vias in one header", "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1, SIP/2.0/TCP 10.0.0.2:5070;branch=z9hG4bK2;received=1.2.3.4\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:bob@example.com>;tag=2\r\nCall-ID: x@y\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"),
-    ("lower case, spaces", "OPTIONS sip:x@y SIP/2.0\r\nvia:SIP/2.0/UDP   10.0.0.1:5060 ; branch=z9hG4bKa\r\nfrom:<sip:a@b>;tag=1\r\nto:<sip:x@y>\r\ncall-id:abc\r\ncseq:  7   OPTIONS\r\ncontent-length:0\r\n\r\n"),
-    ("digest challenge", "SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>;tag=2\r\nCall-ID: x@y\r\nCSeq: 1 REGISTER\r\nWWW-Authenticate: Digest realm=\"b\", nonce=\"abc\", qop=\"auth,auth-int\", algorithm=SHA-256, stale=TRUE\r\nContent-Length: 0\r\n\r\n"),
-    ("extension method and header", "SUBSCRIBE sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: x@y\r\nCSeq: 1 SUBSCRIBE\r\nX-Custom: hello world\r\nEvent: presence\r\nContent-Length: 0\r\n\r\n"),
-    ("unquoted display name", "INVITE sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\nFrom: Alice Smith <sip:a@b>;tag=1\r\nTo: sip:x@y\r\nCall-ID: x@y\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"),
-    ("routes, sips, params", "INVITE sips:bob@example.com;transport=tcp;lr SIP/2.0\r\nVia: SIP/2.0/TLS 10.0.0.1;branch=z9hG4bK1\r\nRoute: <sip:proxy.example.com;lr>, <sip:p2.example.com;lr>\r\nRecord-Route: <sip:rr@1.2.3.4;lr;ftag=abc>\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sips:bob@example.com>\r\nCall-ID: x@y\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"),
-    ("tel Request-URI", "INVITE tel:+380501234567 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <tel:+380501234567>\r\nCall-ID: x@y\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"),
-    ("IPv6 Request-URI", "OPTIONS sip:[2001:db8::10]:5070 SIP/2.0\r\nVia: SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bKa\r\nFrom: <sip:a@[2001:db8::1]>;tag=1\r\nTo: <sip:x@[2001:db8::10]>\r\nCall-ID: abc\r\nCSeq: 7 OPTIONS\r\nContent-Length: 0\r\n\r\n"),
-    ("folded header", "OPTIONS sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\nSubject: I know you're there,\r\n  pick up the phone\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: x@y\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"),
+    (
+        "basic INVITE",
+        "INVITE sip:+380501234567@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5061;branch=z9hG4bK-1;rport\r\nMax-Forwards: 70\r\nFrom: \"Alice\" <sip:alice@127.0.0.1>;tag=abc\r\nTo: <sip:+380501234567@127.0.0.1>\r\nCall-ID: 1@127.0.0.1\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@127.0.0.1:5061>\r\nContent-Type: application/sdp\r\nContent-Length: 4\r\n\r\nv=0\n",
+    ),
+    (
+        "compact forms",
+        "INVITE sip:bob@example.com SIP/2.0\r\nv: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\nf: <sip:a@b>;tag=1\r\nt: <sip:bob@example.com>\r\ni: x@y\r\nCSeq: 1 INVITE\r\nm: <sip:a@10.0.0.1>\r\nl: 0\r\n\r\n",
+    ),
+    (
+        "two Vias in one header",
+        "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1, SIP/2.0/TCP 10.0.0.2:5070;branch=z9hG4bK2;received=1.2.3.4\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:bob@example.com>;tag=2\r\nCall-ID: x@y\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+    ),
+    (
+        "lower case, spaces",
+        "OPTIONS sip:x@y SIP/2.0\r\nvia:SIP/2.0/UDP   10.0.0.1:5060 ; branch=z9hG4bKa\r\nfrom:<sip:a@b>;tag=1\r\nto:<sip:x@y>\r\ncall-id:abc\r\ncseq:  7   OPTIONS\r\ncontent-length:0\r\n\r\n",
+    ),
+    (
+        "digest challenge",
+        "SIP/2.0 401 Unauthorized\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:a@b>;tag=2\r\nCall-ID: x@y\r\nCSeq: 1 REGISTER\r\nWWW-Authenticate: Digest realm=\"b\", nonce=\"abc\", qop=\"auth,auth-int\", algorithm=SHA-256, stale=TRUE\r\nContent-Length: 0\r\n\r\n",
+    ),
+    (
+        "extension method and header",
+        "SUBSCRIBE sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: x@y\r\nCSeq: 1 SUBSCRIBE\r\nX-Custom: hello world\r\nEvent: presence\r\nContent-Length: 0\r\n\r\n",
+    ),
+    (
+        "unquoted display name",
+        "INVITE sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\nFrom: Alice Smith <sip:a@b>;tag=1\r\nTo: sip:x@y\r\nCall-ID: x@y\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+    ),
+    (
+        "routes, sips, params",
+        "INVITE sips:bob@example.com;transport=tcp;lr SIP/2.0\r\nVia: SIP/2.0/TLS 10.0.0.1;branch=z9hG4bK1\r\nRoute: <sip:proxy.example.com;lr>, <sip:p2.example.com;lr>\r\nRecord-Route: <sip:rr@1.2.3.4;lr;ftag=abc>\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sips:bob@example.com>\r\nCall-ID: x@y\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+    ),
+    (
+        "tel Request-URI",
+        "INVITE tel:+380501234567 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\r\nTo: <tel:+380501234567>\r\nCall-ID: x@y\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+    ),
+    (
+        "IPv6 Request-URI",
+        "OPTIONS sip:[2001:db8::10]:5070 SIP/2.0\r\nVia: SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bKa\r\nFrom: <sip:a@[2001:db8::1]>;tag=1\r\nTo: <sip:x@[2001:db8::10]>\r\nCall-ID: abc\r\nCSeq: 7 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+    ),
+    (
+        "folded header",
+        "OPTIONS sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\nSubject: I know you're there,\r\n  pick up the phone\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: x@y\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+    ),
 ];
 
 /// The corpus entries rsip 0.4 rejects although they are valid.

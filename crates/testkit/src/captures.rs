@@ -29,14 +29,8 @@ pub fn rtp_capture(law: Law, pcm: &[i16]) -> Vec<u8> {
         padded[..frame.len()].copy_from_slice(frame);
         law.encode(&padded, &mut payload);
         let mut packet = [0u8; 172];
-        RtpHeader {
-            marker: i == 0,
-            payload_type: law.payload_type(),
-            seq: FIRST_SEQ.wrapping_add(i as u16),
-            timestamp: (i * 160) as u32,
-            ssrc: SSRC,
-        }
-        .write(&mut packet);
+        RtpHeader { marker: i == 0, payload_type: law.payload_type(), seq: FIRST_SEQ.wrapping_add(i as u16), timestamp: (i * 160) as u32, ssrc: SSRC }
+            .write(&mut packet);
         packet[12..].copy_from_slice(&payload);
         w.udp(START + Duration::from_millis(20 * i as u64), SRC, DST, &packet);
     }

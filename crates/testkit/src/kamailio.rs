@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::ports::free_port;
-use happ_sip::digest::Algorithm;
 use crate::sipp::{Group, Transport, fill_placeholders, write_file};
+use happ_sip::digest::Algorithm;
 
 /// The workspace's `tests/kamailio/registrar.cfg`, the configuration template.
 pub fn config_template() -> PathBuf {
@@ -273,11 +273,7 @@ impl Kamailio {
             .output()
             .map_err(io_err("running kamcmd"))?;
         let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        if out.status.success() {
-            Ok(text)
-        } else {
-            Err(Error::Rpc { command: args.join(" "), output: text })
-        }
+        if out.status.success() { Ok(text) } else { Err(Error::Rpc { command: args.join(" "), output: text }) }
     }
 
     /// Stops and starts it again on the same port with the same configuration: registrations

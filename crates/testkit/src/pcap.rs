@@ -166,12 +166,7 @@ pub fn read_udp(file: &[u8]) -> Result<Vec<Datagram>, PcapError> {
         let port = |o: usize| u16::from_be_bytes([udp[o], udp[o + 1]]);
         let len = usize::from(port(4));
         let payload = udp.get(UDP_HEADER..len).ok_or_else(|| err("UDP length beyond the frame"))?;
-        out.push(Datagram {
-            at,
-            src: SocketAddrV4::new(addr(12), port(0)),
-            dst: SocketAddrV4::new(addr(16), port(2)),
-            payload: payload.to_vec(),
-        });
+        out.push(Datagram { at, src: SocketAddrV4::new(addr(12), port(0)), dst: SocketAddrV4::new(addr(16), port(2)), payload: payload.to_vec() });
     }
     Ok(out)
 }

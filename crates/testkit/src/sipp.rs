@@ -655,9 +655,7 @@ fn parse_stats(csv: &str) -> (u64, u64) {
     let Some(last) = lines.next_back() else { return (0, 0) };
     let columns: Vec<&str> = header.split(';').collect();
     let values: Vec<&str> = last.split(';').collect();
-    let get = |name: &str| {
-        columns.iter().position(|c| *c == name).and_then(|i| values.get(i)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
-    };
+    let get = |name: &str| columns.iter().position(|c| *c == name).and_then(|i| values.get(i)).and_then(|v| v.trim().parse().ok()).unwrap_or(0);
     (get("SuccessfulCall(C)"), get("FailedCall(C)"))
 }
 
@@ -909,11 +907,7 @@ impl Group {
         if self.leader_status.is_some() && self.watchdog.is_none() {
             return;
         }
-        let _ = Command::new("kill")
-            .args(["-s", signal, "--", &format!("-{}", self.pid())])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        let _ = Command::new("kill").args(["-s", signal, "--", &format!("-{}", self.pid())]).stdout(Stdio::null()).stderr(Stdio::null()).status();
     }
 
     /// TERM to the group, up to `grace` for the leader to exit, then KILL to the group; reaps

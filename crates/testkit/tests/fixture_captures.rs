@@ -55,7 +55,20 @@ fn tshark_reads_the_captures_as_rtp() {
         let out = Command::new("tshark")
             .args(["-n", "-r"])
             .arg(&path)
-            .args(["-d", "udp.port==40002,rtp", "-T", "fields", "-e", "rtp.seq", "-e", "rtp.p_type", "-e", "udp.checksum.status", "-o", "udp.check_checksum:TRUE"])
+            .args([
+                "-d",
+                "udp.port==40002,rtp",
+                "-T",
+                "fields",
+                "-e",
+                "rtp.seq",
+                "-e",
+                "rtp.p_type",
+                "-e",
+                "udp.checksum.status",
+                "-o",
+                "udp.check_checksum:TRUE",
+            ])
             .output()
             .expect("tshark runs (Debian package tshark, installed by .ci/run)");
         assert!(out.status.success(), "tshark failed on {name}: {}", String::from_utf8_lossy(&out.stderr));

@@ -173,12 +173,8 @@ fn sha256_challenge_is_answered_with_sha256() {
     assert_eq!(k.registered("alice").expect("ul.lookup"), [format!("sip:alice@{local}")]);
 
     // An MD5-only client (SIPp 3.6) cannot register there.
-    let out = Sipp::scenario("uac_register.xml")
-        .placeholder("USER", "alice")
-        .credentials(ALICE.0, ALICE.1)
-        .remote(k.addr())
-        .run()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let out =
+        Sipp::scenario("uac_register.xml").placeholder("USER", "alice").credentials(ALICE.0, ALICE.1).remote(k.addr()).run().unwrap_or_else(|e| panic!("{e}"));
     assert!(!out.succeeded() && out.received_statuses() == [401], "{}", out.report());
     assert!(out.errors.contains("authentication must use MD5"), "{}", out.report());
 }

@@ -61,13 +61,7 @@ fn jitter_text(r: &jitter::JitterReport) -> String {
     for t in &r.traces {
         s.push_str(&format!(
             "{:<32} {:>6.1}ms {:>6.2}% | {:>8.2}% {:>8.1}ms | {:>8.2}% {:>8.1}ms\n",
-            t.name,
-            t.rfc3550_jitter_ms,
-            t.network_loss_pct,
-            t.late_loss_pct,
-            t.mean_delay_ms,
-            t.fixed_late_loss_pct,
-            t.fixed_mean_delay_ms
+            t.name, t.rfc3550_jitter_ms, t.network_loss_pct, t.late_loss_pct, t.mean_delay_ms, t.fixed_late_loss_pct, t.fixed_mean_delay_ms
         ));
     }
     s

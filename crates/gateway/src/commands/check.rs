@@ -53,7 +53,9 @@ pub fn run(path: &Path) -> u8 {
             None => {}
         }
         let handler = match Handler::parse(&p.handler) {
-            Ok(Handler::Assistant) => format!("assistant {:?} (not in this build: calls are refused with 480)", p.assistant_id.as_deref().unwrap_or("from Happ")),
+            Ok(Handler::Assistant) => {
+                format!("assistant {:?} (not in this build: calls are refused with 480)", p.assistant_id.as_deref().unwrap_or("from Happ"))
+            }
             Ok(Handler::Echo) => "echo".into(),
             Ok(Handler::Play(f)) => format!("play {}", f.display()),
             Err(e) => e,

@@ -63,10 +63,7 @@ fn convert(mut input: impl Read, mut output: impl Write, law: Law, direction: Co
     }
     output.flush()?;
     if carry != 0 {
-        return Err(io::Error::new(
-            ErrorKind::InvalidData,
-            format!("input ends with half a sample ({total} bytes): 16-bit PCM has an even number of bytes"),
-        ));
+        return Err(io::Error::new(ErrorKind::InvalidData, format!("input ends with half a sample ({total} bytes): 16-bit PCM has an even number of bytes")));
     }
     Ok(())
 }

@@ -56,13 +56,8 @@ fn endpoint(args: &DialArgs) -> Result<(String, String), String> {
 async fn dial(base: &str, token: &str, args: &DialArgs) -> Result<u8, String> {
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().map_err(|e| e.to_string())?;
     let request = DialRequest { to: args.to.clone(), phone: args.phone.clone(), assistant: args.assistant.clone() };
-    let response = client
-        .post(format!("{base}/calls"))
-        .bearer_auth(token)
-        .json(&request)
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach the gateway at {base}: {e}"))?;
+    let response =
+        client.post(format!("{base}/calls")).bearer_auth(token).json(&request).send().await.map_err(|e| format!("cannot reach the gateway at {base}: {e}"))?;
     let status = response.status();
     let body: serde_json::Value = response.json().await.map_err(|e| format!("bad answer from the gateway: {e}"))?;
     if !status.is_success() {

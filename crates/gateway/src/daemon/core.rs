@@ -133,16 +133,7 @@ impl Core {
             };
             allowed.extend(targets.iter().map(|t| t.addr.ip()));
             let codec = if p.codec.eq_ignore_ascii_case("ulaw") { Codec::Pcmu } else { Codec::Pcma };
-            phones.push(Phone {
-                config: p.clone(),
-                url,
-                targets,
-                resolve_error,
-                account: None,
-                handler: Handler::parse(&p.handler)?,
-                codec,
-                active: 0,
-            });
+            phones.push(Phone { config: p.clone(), url, targets, resolve_error, account: None, handler: Handler::parse(&p.handler)?, codec, active: 0 });
         }
         Ok(Core {
             endpoint,
@@ -427,7 +418,8 @@ impl Core {
     fn remote_sdp(&mut self, now: Instant, leg: LegId, body: &[u8], final_answer: bool) {
         let Some(call) = self.calls.get(&leg) else { return };
         let Some(offer) = call.offer.clone() else { return };
-        let result = SessionDescription::parse_bytes(body).map_err(|e| e.to_string()).and_then(|a| sdp::negotiate_answer(&offer, &a).map_err(|e| e.to_string()));
+        let result =
+            SessionDescription::parse_bytes(body).map_err(|e| e.to_string()).and_then(|a| sdp::negotiate_answer(&offer, &a).map_err(|e| e.to_string()));
         match result {
             Ok(n) => {
                 if self.calls.get(&leg).is_some_and(|c| c.media.is_some()) {
@@ -472,7 +464,11 @@ impl Core {
         let Some((rtp, rtcp)) = call.sockets.take() else { return };
         let handler = match &self.phones[call.phone].handler {
             Handler::Echo => MediaHandler::Echo,
-            Handler::Play(path) => match std::fs::read(path).map_err(|e| e.to_string()).and_then(|b| happ_fixtures::Audio::from_wav(&b).map_err(|e| e.to_string())).and_then(|a| a.resampled(8_000).map_err(|e| e.to_string())) {
+            Handler::Play(path) => match std::fs::read(path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| happ_fixtures::Audio::from_wav(&b).map_err(|e| e.to_string()))
+                .and_then(|a| a.resampled(8_000).map_err(|e| e.to_string()))
+            {
                 Ok(audio) => MediaHandler::Play { samples: audio.samples, position: 0 },
                 Err(e) => {
                     warn!(%leg, file = %path.display(), error = %e, "cannot play the file: silence instead");
@@ -489,7 +485,10 @@ impl Core {
             }
         };
         session.set_direction(direction_of(n.direction));
-        let (Ok(rtp), Ok(rtcp)) = (rtp.set_nonblocking(true).and_then(|()| tokio::net::UdpSocket::from_std(rtp)), rtcp.set_nonblocking(true).and_then(|()| tokio::net::UdpSocket::from_std(rtcp))) else {
+        let (Ok(rtp), Ok(rtcp)) = (
+            rtp.set_nonblocking(true).and_then(|()| tokio::net::UdpSocket::from_std(rtp)),
+            rtcp.set_nonblocking(true).and_then(|()| tokio::net::UdpSocket::from_std(rtcp)),
+        ) else {
             warn!(%leg, "cannot register RTP sockets with the runtime");
             return;
         };
@@ -534,7 +533,9 @@ impl Core {
             call.local.codec = n.codec;
         }
         call.local.session_version += 1;
-        let result = SessionDescription::parse_bytes(&body).map_err(|e| (400, e.to_string())).and_then(|o| sdp::answer(&o, &call.local).map_err(|e| (e.sip_status(), e.to_string())));
+        let result = SessionDescription::parse_bytes(&body)
+            .map_err(|e| (400, e.to_string()))
+            .and_then(|o| sdp::answer(&o, &call.local).map_err(|e| (e.sip_status(), e.to_string())));
         match result {
             Ok(a) => {
                 let holds = a.negotiated.peer_holds;
@@ -645,7 +646,9 @@ impl Core {
             .position(|p| p.config.phone_number == request.phone || p.config.sip_login == request.phone)
             .ok_or_else(|| ApiError::new(404, format!("no phone {:?}", request.phone)))?;
         let phone = &self.phones[index];
-        let account = phone.account.ok_or_else(|| ApiError::new(503, format!("phone {} has no reachable proxy: {}", request.phone, phone.resolve_error.clone().unwrap_or_default())))?;
+        let account = phone.account.ok_or_else(|| {
+            ApiError::new(503, format!("phone {} has no reachable proxy: {}", request.phone, phone.resolve_error.clone().unwrap_or_default()))
+        })?;
         let (state, _) = self.phone_state(phone);
         if phone.config.register && state != "registered" {
             return Err(ApiError::new(503, format!("phone {} is not registered ({state})", request.phone)));
@@ -731,7 +734,14 @@ impl Core {
             direction: if call.inbound { "inbound" } else { "outbound" }.into(),
             phone: self.phones.get(call.phone).map(|p| p.config.phone_number.clone()).unwrap_or_default(),
             remote: call.remote.clone(),
-            state: if ended { "ended" } else if call.state == CallState::Answered { "answered" } else { "ringing" }.into(),
+            state: if ended {
+                "ended"
+            } else if call.state == CallState::Answered {
+                "answered"
+            } else {
+                "ringing"
+            }
+            .into(),
             started_at: secs(call.started),
             answered_at: call.answered.map(secs),
             ended_at: ended.then(|| secs(SystemTime::now())),
@@ -796,7 +806,6 @@ impl Core {
             })
             .collect()
     }
-
 }
 
 fn law_of(codec: Codec) -> Law {

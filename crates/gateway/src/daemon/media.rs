@@ -183,14 +183,7 @@ pub async fn run(setup: MediaSetup, mut commands: mpsc::Receiver<MediaCommand>, 
     }
 }
 
-async fn flush(
-    session: &mut MediaSession,
-    rtp: &UdpSocket,
-    rtcp: &UdpSocket,
-    remote_rtp: SocketAddr,
-    remote_rtcp: SocketAddr,
-    out: &mut [u8],
-) {
+async fn flush(session: &mut MediaSession, rtp: &UdpSocket, rtcp: &UdpSocket, remote_rtp: SocketAddr, remote_rtcp: SocketAddr, out: &mut [u8]) {
     while let Some(t) = session.poll_transmit(out) {
         let (socket, dest) = match t.kind {
             PacketKind::Rtp => (rtp, remote_rtp),

@@ -86,7 +86,8 @@ fn advertised_ip(config: &Config, resolved: &[Result<Vec<Target>, String>]) -> I
     let toward = resolved.iter().flatten().flatten().next().map(|t| t.addr);
     toward
         .and_then(|addr| {
-            let probe = std::net::UdpSocket::bind(SocketAddr::new(if addr.is_ipv6() { IpAddr::from([0u16; 8]) } else { IpAddr::from([0, 0, 0, 0]) }, 0)).ok()?;
+            let probe =
+                std::net::UdpSocket::bind(SocketAddr::new(if addr.is_ipv6() { IpAddr::from([0u16; 8]) } else { IpAddr::from([0, 0, 0, 0]) }, 0)).ok()?;
             probe.connect(addr).ok()?;
             probe.local_addr().ok().map(|a| a.ip())
         })
@@ -135,7 +136,8 @@ pub async fn run(config: Config) -> Result<(), String> {
     let ready = Arc::new(AtomicBool::new(false));
     if let Some(control) = &config.control {
         let shared = Shared { commands: commands_tx.clone(), metrics: metrics.clone(), ready: ready.clone() };
-        let listener = tokio::net::TcpListener::bind(control.listen).await.map_err(|e| format!("cannot listen for the control API on {}: {e}", control.listen))?;
+        let listener =
+            tokio::net::TcpListener::bind(control.listen).await.map_err(|e| format!("cannot listen for the control API on {}: {e}", control.listen))?;
         info!(listen = %control.listen, "control API listening");
         tokio::spawn(crate::control::serve(listener, shared, control.token.clone()));
     }

@@ -265,12 +265,7 @@ impl JitterBuffer {
             highest: 0,
             played: None,
             played_mask: 0,
-            estimator: DelayEstimator::new(
-                ticks(config.min_delay),
-                ticks(config.max_delay),
-                ticks(config.initial_delay),
-                ticks(config.margin),
-            ),
+            estimator: DelayEstimator::new(ticks(config.min_delay), ticks(config.max_delay), ticks(config.initial_delay), ticks(config.margin)),
             epoch: None,
             playout: None,
             staged: vec![0; config.max_payload].into_boxed_slice(),
@@ -330,16 +325,12 @@ impl JitterBuffer {
             PayloadKind::Audio(_) => p.payload.len() as u64,
             PayloadKind::ComfortNoise(_) => 0,
         };
-        if self.played.is_some_and(|played| seq + SEQUENCE_RESTART < played)
-            && self.playout.is_some_and(|playout| p.ts.0 >= playout)
-        {
+        if self.played.is_some_and(|played| seq + SEQUENCE_RESTART < played) && self.playout.is_some_and(|playout| p.ts.0 >= playout) {
             // Far behind what was played, yet timely: the sender restarted its numbering.
             self.restart_sequence();
         }
         let played_past = self.played.is_some_and(|played| seq <= played);
-        let time_past = self.playout.is_some_and(|playout| {
-            if samples == 0 { p.ts.0 < playout } else { p.ts.0 + samples <= playout }
-        });
+        let time_past = self.playout.is_some_and(|playout| if samples == 0 { p.ts.0 < playout } else { p.ts.0 + samples <= playout });
         if played_past || time_past {
             self.stats.late += 1;
             return Insert::Late;
@@ -611,7 +602,6 @@ impl JitterBuffer {
         if out.iter().any(|&s| s != 0) { FrameKind::Concealed } else { FrameKind::Silence }
     }
 }
-
 
 #[cfg(test)]
 #[allow(clippy::disallowed_methods)] // Tests start virtual time at a real instant.

@@ -66,8 +66,7 @@ fn design(factor: usize) -> Vec<f64> {
 fn branches(h: &[f64], factor: usize, gain: f64) -> Vec<Branch> {
     (0..factor)
         .map(|p| {
-            let taps: Vec<f32> =
-                (0..TAPS_PER_PHASE).map(|k| (h[(TAPS_PER_PHASE - 1 - k) * factor + p] * gain) as f32).collect();
+            let taps: Vec<f32> = (0..TAPS_PER_PHASE).map(|k| (h[(TAPS_PER_PHASE - 1 - k) * factor + p] * gain) as f32).collect();
             let nonzero: Vec<usize> = (0..TAPS_PER_PHASE).filter(|&k| taps[k].abs() > 1e-9).collect();
             if let [only] = nonzero[..] { Branch::Delay(only, taps[only]) } else { Branch::Taps(taps) }
         })
@@ -232,12 +231,7 @@ impl Interpolator {
     pub fn new(factor: usize) -> Self {
         assert!((2..=MAX_FACTOR).contains(&factor), "interpolation factor {factor} out of range");
         let h = design(factor);
-        Interpolator {
-            factor,
-            branches: branches(&h, factor, factor as f64),
-            hist: vec![0.0; TAPS_PER_PHASE - 1 + CHUNK],
-            scratch: vec![0.0; CHUNK * factor],
-        }
+        Interpolator { factor, branches: branches(&h, factor, factor as f64), hist: vec![0.0; TAPS_PER_PHASE - 1 + CHUNK], scratch: vec![0.0; CHUNK * factor] }
     }
 
     /// Group delay, in output samples.

@@ -153,8 +153,11 @@ struct FftStream {
 impl FftStream {
     fn new(from: u32, to: u32) -> Result<Self, ResampleError> {
         let wanted = (from / 50) as usize;
-        let inner = rubato::Fft::<f32>::new(from as usize, to as usize, wanted, 1, rubato::FixedSync::Input)
-            .map_err(|e| ResampleError::Ratio { from, to, reason: e.to_string() })?;
+        let inner = rubato::Fft::<f32>::new(from as usize, to as usize, wanted, 1, rubato::FixedSync::Input).map_err(|e| ResampleError::Ratio {
+            from,
+            to,
+            reason: e.to_string(),
+        })?;
         let chunk_in = inner.input_frames_next();
         let out_max = inner.output_frames_max();
         Ok(FftStream { inner, chunk_in, input: vec![0.0; chunk_in], gathered: 0, out: vec![0.0; out_max] })
@@ -182,10 +185,7 @@ impl FftStream {
             }
             self.gathered = 0;
             let capacity = self.out.len();
-            let written = match (
-                InterleavedSlice::new(&self.input[..], 1, self.chunk_in),
-                InterleavedSlice::new_mut(&mut self.out[..], 1, capacity),
-            ) {
+            let written = match (InterleavedSlice::new(&self.input[..], 1, self.chunk_in), InterleavedSlice::new_mut(&mut self.out[..], 1, capacity)) {
                 (Ok(i), Ok(mut o)) => self.inner.process_into_buffer(&i, &mut o, None).map_or(0, |(_, w)| w),
                 // Both buffers are sized from the resampler's own figures at construction.
                 _ => 0,

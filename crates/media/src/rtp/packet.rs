@@ -108,9 +108,7 @@ impl<'a> RtpPacket<'a> {
     /// The contributing sources.
     pub fn csrcs(&self) -> impl Iterator<Item = Ssrc> + 'a {
         let n = usize::from(self.buf[0] & 0x0F);
-        self.buf[HEADER_LEN..HEADER_LEN + 4 * n]
-            .chunks_exact(4)
-            .map(|c| Ssrc(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+        self.buf[HEADER_LEN..HEADER_LEN + 4 * n].chunks_exact(4).map(|c| Ssrc(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
     }
 
     /// The header extension: its profile-defined identifier and data.

@@ -104,11 +104,7 @@ impl Reception {
         self.expected_prior = expected;
         self.received_prior = self.received;
         let lost_interval = expected_interval.saturating_sub(received_interval);
-        let fraction_lost = if expected_interval == 0 || lost_interval == 0 {
-            0
-        } else {
-            ((lost_interval << 8) / expected_interval).min(255) as u8
-        };
+        let fraction_lost = if expected_interval == 0 || lost_interval == 0 { 0 } else { ((lost_interval << 8) / expected_interval).min(255) as u8 };
         // The extended highest sequence number counts cycles from zero on the wire, while our
         // extended numbers start one cycle up.
         let highest_seq = self.max_seq.map_or(0, |m| (m.0 - (1 << 16)) as u32);

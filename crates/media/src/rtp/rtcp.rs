@@ -63,15 +63,7 @@ impl ReportBlock {
         let word = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         // Sign-extend the 24-bit cumulative count.
         let cumulative_lost = (i32::from_be_bytes([b[5], b[6], b[7], 0])) >> 8;
-        ReportBlock {
-            ssrc: Ssrc(word(0)),
-            fraction_lost: b[4],
-            cumulative_lost,
-            highest_seq: word(8),
-            jitter: word(12),
-            lsr: word(16),
-            dlsr: word(20),
-        }
+        ReportBlock { ssrc: Ssrc(word(0)), fraction_lost: b[4], cumulative_lost, highest_seq: word(8), jitter: word(12), lsr: word(16), dlsr: word(20) }
     }
 
     fn write(&self, out: &mut [u8]) {
@@ -241,10 +233,7 @@ fn split_one(buf: &[u8], pos: usize) -> Result<(RtcpPacket<'_>, usize), RtcpErro
         }
         packet_type::RR => {
             blocks(body, 4)?;
-            RtcpPacket::ReceiverReport(ReceiverReport {
-                ssrc: Ssrc(word(body, 0)),
-                blocks: ReportBlocks(&body[4..4 + usize::from(count) * REPORT_BLOCK_LEN]),
-            })
+            RtcpPacket::ReceiverReport(ReceiverReport { ssrc: Ssrc(word(body, 0)), blocks: ReportBlocks(&body[4..4 + usize::from(count) * REPORT_BLOCK_LEN]) })
         }
         packet_type::SDES => RtcpPacket::SourceDescription(body),
         packet_type::BYE => {
@@ -292,15 +281,7 @@ impl<'a> RtcpWriter<'a> {
     }
 
     /// A sender report with up to 31 report blocks.
-    pub fn sender_report(
-        &mut self,
-        ssrc: Ssrc,
-        ntp: NtpTime,
-        rtp_time: u32,
-        packet_count: u32,
-        octet_count: u32,
-        blocks: &[ReportBlock],
-    ) -> Option<()> {
+    pub fn sender_report(&mut self, ssrc: Ssrc, ntp: NtpTime, rtp_time: u32, packet_count: u32, octet_count: u32, blocks: &[ReportBlock]) -> Option<()> {
         let blocks = &blocks[..blocks.len().min(31)];
         let body = self.header(blocks.len() as u8, packet_type::SR, 24 + REPORT_BLOCK_LEN * blocks.len())?;
         body[0..4].copy_from_slice(&ssrc.0.to_be_bytes());
@@ -372,15 +353,7 @@ mod tests {
     use super::*;
 
     fn block() -> ReportBlock {
-        ReportBlock {
-            ssrc: Ssrc(0x1234_5678),
-            fraction_lost: 64,
-            cumulative_lost: -3,
-            highest_seq: 0x0001_0005,
-            jitter: 77,
-            lsr: 0xAABB_CCDD,
-            dlsr: 65_536,
-        }
+        ReportBlock { ssrc: Ssrc(0x1234_5678), fraction_lost: 64, cumulative_lost: -3, highest_seq: 0x0001_0005, jitter: 77, lsr: 0xAABB_CCDD, dlsr: 65_536 }
     }
 
     #[test]
@@ -409,9 +382,7 @@ mod tests {
         w.receiver_report(Ssrc(9), &[block()]).expect("fits");
         let n = w.len();
         assert_eq!(n, 32);
-        let RtcpPacket::ReceiverReport(rr) = parse_compound(&buf[..n]).expect("valid").next().expect("one") else {
-            panic!("RR")
-        };
+        let RtcpPacket::ReceiverReport(rr) = parse_compound(&buf[..n]).expect("valid").next().expect("one") else { panic!("RR") };
         assert_eq!(rr.ssrc, Ssrc(9));
         assert_eq!(rr.blocks.iter().next(), Some(block()));
     }

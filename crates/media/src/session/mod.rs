@@ -506,13 +506,8 @@ impl MediaSession {
             }
             let payload = buf.get_mut(12..12 + n)?;
             self.law.encode(&self.packet_pcm, payload);
-            let header = RtpHeader {
-                marker: std::mem::take(&mut self.marker_pending),
-                payload_type: self.payload_type,
-                seq,
-                timestamp: ts,
-                ssrc: self.config.ssrc,
-            };
+            let header =
+                RtpHeader { marker: std::mem::take(&mut self.marker_pending), payload_type: self.payload_type, seq, timestamp: ts, ssrc: self.config.ssrc };
             (header, n)
         };
         header.write(buf)?;

@@ -42,9 +42,7 @@ fn chirp16(secs: f64) -> Vec<i16> {
 
 /// A 16 kHz test tone, `secs` long.
 fn tone16(freq: f64, secs: f64) -> Vec<i16> {
-    (0..(secs * 16_000.0) as usize)
-        .map(|i| (8_000.0 * (2.0 * std::f64::consts::PI * freq * i as f64 / 16_000.0).sin()) as i16)
-        .collect()
+    (0..(secs * 16_000.0) as usize).map(|i| (8_000.0 * (2.0 * std::f64::consts::PI * freq * i as f64 / 16_000.0).sin()) as i16).collect()
 }
 
 /// Signal-to-noise ratio of `got` against `want` after the best alignment within `max_lag`.

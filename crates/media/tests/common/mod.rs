@@ -54,8 +54,7 @@ const KEY: std::ops::Range<usize> = FRAME / 2..FRAME;
 /// Matches each 20 ms output frame against the packets sent (whose 20 ms payloads line up with
 /// the frames, since playout starts on a packet boundary).
 pub fn played(trace: &Trace, replay: &Replay) -> Played {
-    let index: HashMap<&[i16], usize> =
-        trace.sent_audio.iter().enumerate().map(|(i, (_, pcm))| (&pcm[KEY], i)).collect();
+    let index: HashMap<&[i16], usize> = trace.sent_audio.iter().enumerate().map(|(i, (_, pcm))| (&pcm[KEY], i)).collect();
     assert_eq!(index.len(), trace.sent_audio.len(), "packet payloads must be unique");
     let mut p = Played::default();
     for (n, frame) in replay.output.chunks_exact(FRAME).enumerate() {

@@ -32,14 +32,8 @@ pub enum Algorithm {
 
 impl Algorithm {
     /// Every algorithm, strongest first.
-    pub const ALL: [Algorithm; 6] = [
-        Algorithm::Sha512_256,
-        Algorithm::Sha512_256Sess,
-        Algorithm::Sha256,
-        Algorithm::Sha256Sess,
-        Algorithm::Md5,
-        Algorithm::Md5Sess,
-    ];
+    pub const ALL: [Algorithm; 6] =
+        [Algorithm::Sha512_256, Algorithm::Sha512_256Sess, Algorithm::Sha256, Algorithm::Sha256Sess, Algorithm::Md5, Algorithm::Md5Sess];
 
     /// The canonical name, as printed in headers.
     pub fn as_str(self) -> &'static str {
@@ -83,10 +77,7 @@ impl FromStr for Algorithm {
     type Err = DigestError;
 
     fn from_str(s: &str) -> Result<Algorithm, DigestError> {
-        Algorithm::ALL
-            .into_iter()
-            .find(|a| a.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| DigestError::UnsupportedAlgorithm(excerpt(s)))
+        Algorithm::ALL.into_iter().find(|a| a.as_str().eq_ignore_ascii_case(s)).ok_or_else(|| DigestError::UnsupportedAlgorithm(excerpt(s)))
     }
 }
 
@@ -217,14 +208,7 @@ impl ResponseInput<'_> {
         Ok(match self.protection {
             Some(p) => {
                 let nc = p.nc.to_string();
-                alg.hash_joined(&[
-                    ha1.as_bytes(),
-                    self.nonce.as_bytes(),
-                    nc.as_bytes(),
-                    p.cnonce.as_bytes(),
-                    p.qop.as_str().as_bytes(),
-                    ha2.as_bytes(),
-                ])
+                alg.hash_joined(&[ha1.as_bytes(), self.nonce.as_bytes(), nc.as_bytes(), p.cnonce.as_bytes(), p.qop.as_str().as_bytes(), ha2.as_bytes()])
             }
             None => alg.hash_joined(&[ha1.as_bytes(), self.nonce.as_bytes(), ha2.as_bytes()]),
         })

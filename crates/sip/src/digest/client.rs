@@ -24,11 +24,7 @@ pub struct RequestParts<'a> {
 impl fmt::Debug for RequestParts<'_> {
     /// Leaves the body out: an SDP body carries addresses (STYLE.md, rule 12).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequestParts")
-            .field("method", &self.method)
-            .field("uri", &self.uri)
-            .field("body_len", &self.body.len())
-            .finish()
+        f.debug_struct("RequestParts").field("method", &self.method).field("uri", &self.uri).field("body_len", &self.body.len()).finish()
     }
 }
 
@@ -91,19 +87,11 @@ impl DigestClient {
     ///
     /// Errors when the challenge cannot be answered: a `-sess` algorithm without a qop, or a
     /// nonce used `ffffffff` times.
-    pub fn respond(
-        &mut self,
-        challenge: &Challenge,
-        request: &RequestParts<'_>,
-        login: &Login<'_>,
-        cnonce: &str,
-    ) -> Result<Credentials, DigestError> {
+    pub fn respond(&mut self, challenge: &Challenge, request: &RequestParts<'_>, login: &Login<'_>, cnonce: &str) -> Result<Credentials, DigestError> {
         let qop = choose_qop(challenge)?;
         let existing = self.sessions.iter().position(|s| s.challenge.realm == challenge.realm);
         let (nc, cnonce_prime) = match existing.map(|i| &self.sessions[i]) {
-            Some(s) if s.challenge.nonce == challenge.nonce => {
-                (s.nc.next().ok_or(DigestError::NonceCountExhausted)?, s.cnonce_prime.clone())
-            }
+            Some(s) if s.challenge.nonce == challenge.nonce => (s.nc.next().ok_or(DigestError::NonceCountExhausted)?, s.cnonce_prime.clone()),
             _ => (NonceCount::FIRST, cnonce.to_owned()),
         };
         let session = Session { challenge: challenge.clone(), qop, nc, cnonce_prime };
@@ -125,13 +113,7 @@ impl DigestClient {
     ///
     /// The server may still answer 401 or 407 (its nonce expired, with `stale=TRUE`): then call
     /// [`respond`](Self::respond) with the new challenge.
-    pub fn preemptive(
-        &mut self,
-        realm: &str,
-        request: &RequestParts<'_>,
-        login: &Login<'_>,
-        cnonce: &str,
-    ) -> Option<Credentials> {
+    pub fn preemptive(&mut self, realm: &str, request: &RequestParts<'_>, login: &Login<'_>, cnonce: &str) -> Option<Credentials> {
         let session = self.sessions.iter_mut().find(|s| s.challenge.realm == realm)?;
         let nc = session.nc.next()?;
         let previous = std::mem::replace(&mut session.nc, nc);
@@ -176,12 +158,7 @@ impl DigestClient {
 
 impl Session {
     /// The credentials for one request at the current count.
-    fn credentials(
-        &self,
-        request: &RequestParts<'_>,
-        login: &Login<'_>,
-        cnonce: &str,
-    ) -> Result<Credentials, DigestError> {
+    fn credentials(&self, request: &RequestParts<'_>, login: &Login<'_>, cnonce: &str) -> Result<Credentials, DigestError> {
         let c = &self.challenge;
         let algorithm = c.algorithm;
         // With -sess, the client nonce must stay the one HA1 was computed with; sending it again
@@ -201,11 +178,7 @@ impl Session {
         }
         .response()?;
         // RFC 7616 §3.4.4: username = H(unq(username) ":" unq(realm)), when the server allows.
-        let username = if c.userhash {
-            algorithm.hash_joined(&[login.username.as_bytes(), c.realm.as_bytes()])
-        } else {
-            login.username.to_owned()
-        };
+        let username = if c.userhash { algorithm.hash_joined(&[login.username.as_bytes(), c.realm.as_bytes()]) } else { login.username.to_owned() };
         Ok(Credentials {
             username,
             realm: c.realm.clone(),

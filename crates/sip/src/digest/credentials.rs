@@ -36,20 +36,7 @@ pub struct Credentials {
     pub userhash: bool,
 }
 
-const NAMES: &[&str] = &[
-    "username",
-    "username*",
-    "realm",
-    "nonce",
-    "uri",
-    "response",
-    "algorithm",
-    "cnonce",
-    "opaque",
-    "qop",
-    "nc",
-    "userhash",
-];
+const NAMES: &[&str] = &["username", "username*", "realm", "nonce", "uri", "response", "algorithm", "cnonce", "opaque", "qop", "nc", "userhash"];
 
 impl Credentials {
     /// Parses a header value, the text after `Authorization:` or `Proxy-Authorization:`, with
@@ -157,9 +144,7 @@ pub fn verify(credentials: &Credentials, method: &str, login: &Login<'_>, body: 
 /// Compares hex digests ignoring case, in time independent of where they differ, so that a
 /// response cannot be guessed one digit at a time.
 fn hex_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x.to_ascii_lowercase() ^ y.to_ascii_lowercase()))
-            == 0
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x.to_ascii_lowercase() ^ y.to_ascii_lowercase())) == 0
 }
 
 /// Decodes an RFC 5987 `ext-value` in UTF-8: `UTF-8'[language]'percent-encoded`.

@@ -34,12 +34,7 @@ print(hashlib.new(name, data).hexdigest()[:keep])
 "#;
 
 fn python(script: &str, args: &[String]) -> String {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python3 (CPython with hashlib) is installed on every test machine");
+    let out = Command::new("python3").arg("-c").arg(script).args(args).output().expect("python3 (CPython with hashlib) is installed on every test machine");
     assert!(out.status.success(), "python3 failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("python prints ASCII hex").trim().to_owned()
 }
@@ -60,17 +55,7 @@ fn py_response(c: &Credentials, login: &Login<'_>, method: &str, body: &[u8]) ->
     let nc = c.nc.map(|n| n.to_string()).unwrap_or_default();
     let qop = c.qop.map(|q| q.as_str()).unwrap_or_default();
     let mut args = vec![c.algorithm.as_str().to_owned()];
-    for field in [
-        login.username,
-        &c.realm,
-        login.password,
-        &c.nonce,
-        c.cnonce.as_deref().unwrap_or_default(),
-        &nc,
-        qop,
-        method,
-        &c.uri,
-    ] {
+    for field in [login.username, &c.realm, login.password, &c.nonce, c.cnonce.as_deref().unwrap_or_default(), &nc, qop, method, &c.uri] {
         args.push(hex(field.as_bytes()));
     }
     args.push(hex(body));
@@ -222,10 +207,7 @@ fn rfc7616_sha512_256_userhash() {
 #[test]
 fn extended_username_decodes() {
     // RFC 7616 §3.4.4's `username*` form.
-    let c = Credentials::parse(
-        "Digest username*=UTF-8''J%C3%A4s%C3%B8n%20Doe, realm=\"r\", nonce=\"n\", uri=\"/\", response=\"00\"",
-    )
-    .unwrap();
+    let c = Credentials::parse("Digest username*=UTF-8''J%C3%A4s%C3%B8n%20Doe, realm=\"r\", nonce=\"n\", uri=\"/\", response=\"00\"").unwrap();
     assert_eq!(c.username, JASON.username);
 }
 
@@ -283,8 +265,7 @@ fn session_algorithms_match_python() {
     let login = Login { username: "alice", password: "s3cr\u{e9}t:with colon" };
     let req = request("INVITE", "sip:bob@example.com;transport=tcp", b"v=0\r\n");
     for algorithm in ["MD5-sess", "SHA-256-sess", "SHA-512-256-sess"] {
-        let challenge =
-            format!("Digest realm=\"example.com\", nonce=\"abc/123+=\", qop=\"auth\", algorithm={algorithm}");
+        let challenge = format!("Digest realm=\"example.com\", nonce=\"abc/123+=\", qop=\"auth\", algorithm={algorithm}");
         let mut client = DigestClient::new();
         let first = client.respond(&Challenge::parse(&challenge).unwrap(), &req, &login, "cn-one").unwrap();
         assert_eq!(first.algorithm.as_str(), algorithm);
@@ -292,8 +273,7 @@ fn session_algorithms_match_python() {
         assert!(verify(&first, "INVITE", &login, b"v=0\r\n"));
 
         // The next request keeps the first client nonce, which HA1 was computed with.
-        let next =
-            client.preemptive("example.com", &request("BYE", "sip:bob@example.com", b""), &login, "cn-two").unwrap();
+        let next = client.preemptive("example.com", &request("BYE", "sip:bob@example.com", b""), &login, "cn-two").unwrap();
         assert_eq!(next.cnonce.as_deref(), Some("cn-one"));
         assert_eq!(next.nc, Some(NonceCount(2)));
         assert_eq!(next.response, py_response(&next, &login, "BYE", b""), "{algorithm}");
@@ -324,8 +304,7 @@ fn auth_int_hashes_the_body() {
 fn every_algorithm_with_auth_matches_python() {
     let login = Login { username: "user \"quoted\" \\ name", password: "p" };
     for algorithm in Algorithm::ALL {
-        let challenge =
-            format!("Digest realm=\"r\", nonce=\"n\", qop=auth, algorithm={}", algorithm.as_str().to_lowercase());
+        let challenge = format!("Digest realm=\"r\", nonce=\"n\", qop=auth, algorithm={}", algorithm.as_str().to_lowercase());
         let c = answer(&challenge, &request("OPTIONS", "sip:h", b""), &login, "cn");
         assert_eq!(c.algorithm, algorithm);
         assert_eq!(c.response, py_response(&c, &login, "OPTIONS", b""), "{algorithm}");
@@ -339,10 +318,7 @@ fn every_algorithm_with_auth_matches_python() {
 
 #[test]
 fn sip_register_example() {
-    let challenge = Challenge::parse(
-        "Digest realm=\"example.com\", nonce=\"ea9c8e88df84f1cec4341ae6cbe5a359\", algorithm=MD5, qop=\"auth\"",
-    )
-    .unwrap();
+    let challenge = Challenge::parse("Digest realm=\"example.com\", nonce=\"ea9c8e88df84f1cec4341ae6cbe5a359\", algorithm=MD5, qop=\"auth\"").unwrap();
     let login = Login { username: "alice", password: "secret" };
     let req = request("REGISTER", "sip:example.com", b"");
     let mut client = DigestClient::new();
@@ -493,8 +469,7 @@ fn qop_choice() {
     assert_eq!(choose("qop=auth"), Some(Qop::Auth), "an unquoted single token is accepted");
     assert_eq!(choose("qop=AUTH-INT"), Some(Qop::AuthInt));
     assert_eq!(choose("opaque=\"\""), None, "no qop: RFC 2069");
-    let c = Challenge::parse("Digest realm=\"b\", nonce=\"abc\", qop=\"auth,auth-int\", algorithm=SHA-256, stale=TRUE")
-        .unwrap();
+    let c = Challenge::parse("Digest realm=\"b\", nonce=\"abc\", qop=\"auth,auth-int\", algorithm=SHA-256, stale=TRUE").unwrap();
     assert_eq!((c.qop.as_slice(), c.algorithm, c.stale), (&[Qop::Auth, Qop::AuthInt][..], Algorithm::Sha256, true));
 }
 
@@ -540,9 +515,7 @@ fn tricky_quoting_and_whitespace() {
     let c = Challenge::parse("Digest realm=\"two\r\n lines\", nonce=abc==").unwrap();
     assert_eq!((c.realm.as_str(), c.nonce.as_str()), ("two lines", "abc=="));
     // Non-ASCII in quoted strings; an algorithm in quotes, in any case.
-    let c =
-        Challenge::parse("Digest realm=\"r\u{e9}alm\u{2603}\", nonce=\"\", algorithm=\"sha-512-256-SESS\", qop=auth")
-            .unwrap();
+    let c = Challenge::parse("Digest realm=\"r\u{e9}alm\u{2603}\", nonce=\"\", algorithm=\"sha-512-256-SESS\", qop=auth").unwrap();
     assert_eq!((c.realm.as_str(), c.nonce.as_str()), ("r\u{e9}alm\u{2603}", ""));
     assert_eq!(c.algorithm, Algorithm::Sha512_256Sess);
     // Parameters in any order, the scheme alone on its line.
@@ -562,8 +535,7 @@ fn algorithm_names() {
         assert_eq!(algorithm.is_session(), name.ends_with("-sess"));
     }
     assert_eq!(
-        ["MD5", "MD5-sess", "SHA-256", "SHA-256-sess", "SHA-512-256", "SHA-512-256-sess"]
-            .map(|n| n.parse::<Algorithm>().unwrap().to_string()),
+        ["MD5", "MD5-sess", "SHA-256", "SHA-256-sess", "SHA-512-256", "SHA-512-256-sess"].map(|n| n.parse::<Algorithm>().unwrap().to_string()),
         ["MD5", "MD5-sess", "SHA-256", "SHA-256-sess", "SHA-512-256", "SHA-512-256-sess"]
     );
     assert_eq!(Algorithm::default(), Algorithm::Md5);
@@ -578,10 +550,7 @@ fn algorithm_names() {
 
 #[test]
 fn challenge_prints_and_round_trips() {
-    assert_eq!(
-        Challenge::new("example.com", "abc").to_string(),
-        "Digest realm=\"example.com\", nonce=\"abc\", algorithm=MD5, qop=\"auth\""
-    );
+    assert_eq!(Challenge::new("example.com", "abc").to_string(), "Digest realm=\"example.com\", nonce=\"abc\", algorithm=MD5, qop=\"auth\"");
     let full = Challenge {
         realm: "we \"quote\" \\ this".into(),
         domain: vec!["sip:a".into(), "sip:b".into()],
@@ -695,18 +664,9 @@ fn credentials_errors() {
         (format!("Digest username=\"u\", {base}, qop=auth-conf"), UnsupportedQop("auth-conf".into())),
         (format!("Digest username=\"u\", {base}, algorithm=SHA-1"), UnsupportedAlgorithm("SHA-1".into())),
         (format!("Digest username=\"u\", username*=UTF-8''u, {base}"), DuplicateParam("username")),
-        (
-            format!("Digest username*=ISO-8859-1''J%E4son, {base}"),
-            InvalidValue { param: "username*", value: "ISO-8859-1''J%E4son".into() },
-        ),
-        (
-            format!("Digest username*=UTF-8''%0d%0aX, {base}"),
-            InvalidValue { param: "username*", value: "UTF-8''%0d%0aX".into() },
-        ),
-        (
-            format!("Digest username*=UTF-8''%C3, {base}"),
-            InvalidValue { param: "username*", value: "UTF-8''%C3".into() },
-        ),
+        (format!("Digest username*=ISO-8859-1''J%E4son, {base}"), InvalidValue { param: "username*", value: "ISO-8859-1''J%E4son".into() }),
+        (format!("Digest username*=UTF-8''%0d%0aX, {base}"), InvalidValue { param: "username*", value: "UTF-8''%0d%0aX".into() }),
+        (format!("Digest username*=UTF-8''%C3, {base}"), InvalidValue { param: "username*", value: "UTF-8''%C3".into() }),
         (format!("Digest username*=UTF-8''%4, {base}"), InvalidValue { param: "username*", value: "UTF-8''%4".into() }),
         (format!("Digest username*=plain, {base}"), InvalidValue { param: "username*", value: "plain".into() }),
         (format!("Digest username=\"u\", {base}, response=\"11\""), DuplicateParam("response")),
@@ -722,22 +682,13 @@ fn credentials_errors() {
 
 #[test]
 fn error_messages_name_the_problem() {
-    assert_eq!(
-        DigestError::UnsupportedScheme("Basic".into()).to_string(),
-        "unsupported authentication scheme \"Basic\": only Digest is supported"
-    );
+    assert_eq!(DigestError::UnsupportedScheme("Basic".into()).to_string(), "unsupported authentication scheme \"Basic\": only Digest is supported");
     assert_eq!(DigestError::UnsupportedAlgorithm("SHA-1".into()).to_string(), "unsupported digest algorithm \"SHA-1\"");
     assert_eq!(DigestError::UnsupportedQop("auth-conf".into()).to_string(), "unsupported qop \"auth-conf\"");
     assert_eq!(DigestError::MissingParam("nonce").to_string(), "missing digest parameter `nonce`");
     assert_eq!(DigestError::DuplicateParam("realm").to_string(), "digest parameter `realm` appears more than once");
-    assert_eq!(
-        malformed("expected ',' between parameters", 17).to_string(),
-        "malformed digest header: expected ',' between parameters at byte 17"
-    );
-    assert_eq!(
-        DigestError::InvalidValue { param: "nc", value: "1".into() }.to_string(),
-        "invalid value \"1\" for digest parameter `nc`"
-    );
+    assert_eq!(malformed("expected ',' between parameters", 17).to_string(), "malformed digest header: expected ',' between parameters at byte 17");
+    assert_eq!(DigestError::InvalidValue { param: "nc", value: "1".into() }.to_string(), "invalid value \"1\" for digest parameter `nc`");
     // A peer's text is cut short in errors.
     let long = "X".repeat(10_000);
     let err = Challenge::parse(&format!("Digest realm=\"r\", nonce=\"n\", algorithm={long}")).unwrap_err();
@@ -756,8 +707,7 @@ fn select_picks_the_topmost_usable_challenge_per_realm() {
         "Digest realm=\"proxy\", nonce=\"4\"",
     ];
     let chosen = Challenge::select(values).unwrap();
-    let picked: Vec<(&str, &str, Algorithm)> =
-        chosen.iter().map(|c| (c.realm.as_str(), c.nonce.as_str(), c.algorithm)).collect();
+    let picked: Vec<(&str, &str, Algorithm)> = chosen.iter().map(|c| (c.realm.as_str(), c.nonce.as_str(), c.algorithm)).collect();
     assert_eq!(picked, [("a", "2", Algorithm::Sha256), ("proxy", "4", Algorithm::Md5)]);
     assert_eq!(Challenge::select([]), Err(DigestError::NoChallenge));
     assert_eq!(Challenge::select(["Basic realm=\"a\""]), Err(DigestError::NoChallenge));

@@ -16,12 +16,7 @@ impl Endpoint {
 
     /// A fresh Via for a request over `transport`, sent from `sent_by`, asking for `rport`.
     pub(crate) fn via(&mut self, transport: &Transport, sent_by: SocketAddr) -> Via {
-        let mut via = Via {
-            transport: transport.clone(),
-            host: Host::from(sent_by.ip()),
-            port: Some(sent_by.port()),
-            params: Default::default(),
-        };
+        let mut via = Via { transport: transport.clone(), host: Host::from(sent_by.ip()), port: Some(sent_by.port()), params: Default::default() };
         via.params.set("branch", Some(&self.ids.branch()));
         via.params.set("rport", None);
         via
@@ -38,16 +33,7 @@ impl Endpoint {
 
     /// A request with the headers every request has (RFC 3261 §8.1.1), in the usual order.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn request(
-        &mut self,
-        method: Method,
-        uri: Uri,
-        via: &Via,
-        from: &NameAddr,
-        to: &NameAddr,
-        call_id: &str,
-        cseq: u32,
-    ) -> Request {
+    pub(crate) fn request(&mut self, method: Method, uri: Uri, via: &Via, from: &NameAddr, to: &NameAddr, call_id: &str, cseq: u32) -> Request {
         let mut headers = Headers::new();
         headers.push(HeaderName::Via, via.to_string());
         headers.push(HeaderName::MaxForwards, "70");

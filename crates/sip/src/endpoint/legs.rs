@@ -12,7 +12,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::{AccountId, Endpoint, EndpointError, Ender, Event, IncomingCall, LegId, Owner, TxKind, Wake};
+use super::{AccountId, Ender, Endpoint, EndpointError, Event, IncomingCall, LegId, Owner, TxKind, Wake};
 use crate::message::{HeaderName, Method, NameAddr, Request, Response, Transport, Uri, reason_phrase};
 use crate::transaction::TxKey;
 
@@ -147,13 +147,8 @@ impl Endpoint {
 
     pub(crate) fn incoming_invite(&mut self, now: Instant, tx: u64, transport: Transport, source: SocketAddr, request: Request) {
         // Extensions we were required to support, and do not (we support none: RFC 3261 §8.2.2.3).
-        let required: Vec<String> = request
-            .headers
-            .get_all(&HeaderName::Require)
-            .flat_map(|v| v.split(','))
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-            .collect();
+        let required: Vec<String> =
+            request.headers.get_all(&HeaderName::Require).flat_map(|v| v.split(',')).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
         if !required.is_empty() {
             let tag = self.ids.tag();
             let mut r = Response::for_request(&request, 420, reason_phrase(420), Some(&tag));
@@ -170,8 +165,7 @@ impl Endpoint {
             self.respond_tx(now, tx, &r);
             return;
         }
-        let (Ok(from), Ok(to), Ok(call_id), Ok(cseq)) =
-            (request.headers.from(), request.headers.to(), request.headers.call_id(), request.headers.cseq())
+        let (Ok(from), Ok(to), Ok(call_id), Ok(cseq)) = (request.headers.from(), request.headers.to(), request.headers.call_id(), request.headers.cseq())
         else {
             return;
         };
@@ -292,15 +286,7 @@ impl Endpoint {
         let deadline = now + self.config.timers.timeout();
         let cseq = request.headers.cseq().map(|c| c.seq).unwrap_or(0);
         let leg = self.leg_mut(id)?;
-        leg.pending_2xx = Some(Pending2xx {
-            bytes: r.encode(),
-            transport: transport.clone(),
-            dest,
-            cseq,
-            interval: t1,
-            next: now + t1,
-            deadline,
-        });
+        leg.pending_2xx = Some(Pending2xx { bytes: r.encode(), transport: transport.clone(), dest, cseq, interval: t1, next: now + t1, deadline });
         if leg.state == State::Incoming {
             leg.state = State::WaitingAck;
         }
@@ -313,14 +299,7 @@ impl Endpoint {
 
     /// Rejects an inbound call before it is answered (any status 300-699), or the peer's
     /// re-INVITE (e.g. 488), keeping the call. `headers` are added (Retry-After, Warning...).
-    pub fn reject(
-        &mut self,
-        now: Instant,
-        id: LegId,
-        status: u16,
-        reason: Option<&str>,
-        headers: &[(HeaderName, String)],
-    ) -> Result<(), EndpointError> {
+    pub fn reject(&mut self, now: Instant, id: LegId, status: u16, reason: Option<&str>, headers: &[(HeaderName, String)]) -> Result<(), EndpointError> {
         if !(300..=699).contains(&status) {
             return Err(EndpointError::Status(status));
         }
@@ -663,7 +642,11 @@ impl Endpoint {
         if method != Method::Ack {
             leg.local_cseq += 1;
         }
-        let cseq = if method == Method::Ack { leg.invite.as_ref().and_then(|i| i.headers.cseq().ok()).map(|c| c.seq).unwrap_or(leg.local_cseq) } else { leg.local_cseq };
+        let cseq = if method == Method::Ack {
+            leg.invite.as_ref().and_then(|i| i.headers.cseq().ok()).map(|c| c.seq).unwrap_or(leg.local_cseq)
+        } else {
+            leg.local_cseq
+        };
         let mut from = leg.local.clone();
         from.params.set("tag", Some(&leg.local_tag));
         let mut to = leg.remote.clone();
@@ -785,7 +768,24 @@ impl Endpoint {
                         let extra: Vec<(HeaderName, String)> = invite
                             .headers
                             .iter()
-                            .filter(|h| !matches!(h.name, HeaderName::Via | HeaderName::MaxForwards | HeaderName::From | HeaderName::To | HeaderName::CallId | HeaderName::CSeq | HeaderName::UserAgent | HeaderName::Contact | HeaderName::Allow | HeaderName::ContentType | HeaderName::ContentLength | HeaderName::Authorization | HeaderName::ProxyAuthorization))
+                            .filter(|h| {
+                                !matches!(
+                                    h.name,
+                                    HeaderName::Via
+                                        | HeaderName::MaxForwards
+                                        | HeaderName::From
+                                        | HeaderName::To
+                                        | HeaderName::CallId
+                                        | HeaderName::CSeq
+                                        | HeaderName::UserAgent
+                                        | HeaderName::Contact
+                                        | HeaderName::Allow
+                                        | HeaderName::ContentType
+                                        | HeaderName::ContentLength
+                                        | HeaderName::Authorization
+                                        | HeaderName::ProxyAuthorization
+                                )
+                            })
                             .map(|h| (h.name.clone(), h.value.clone()))
                             .collect();
                         self.send_invite(now, id, invite.uri.clone(), invite.body.clone(), &extra);
@@ -821,7 +821,8 @@ impl Endpoint {
         let Some(&id) = self.dialogs.get(&(call_id.to_owned(), tag.to_owned())) else { return false };
         let Some(leg) = self.legs.get(&id) else { return false };
         let to_tag = response.headers.to().ok().and_then(|t| t.tag().map(str::to_owned));
-        if leg.role == Role::Uac && leg.remote_tag == to_tag
+        if leg.role == Role::Uac
+            && leg.remote_tag == to_tag
             && let Some(ack) = leg.ack.clone()
         {
             let (t, d) = (leg.transport.clone(), Self::next_hop(leg));
@@ -837,5 +838,4 @@ impl Endpoint {
             self.call_failed(now, id, status, reason.to_owned());
         }
     }
-
 }

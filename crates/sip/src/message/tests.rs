@@ -76,10 +76,14 @@ from:<sip:a@b>;tag=1\nTO :   <sip:x@y>\ncall-id:abc\ncseq:  7   OPTIONS\ncontent
 
 #[test]
 fn tel_and_ipv6_request_uris() {
-    let r = request("INVITE tel:+380501234567 SIP/2.0\r\nVia: SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bK1\r\nFrom: <sip:a@[2001:db8::1]>;tag=1\r\nTo: <tel:+380501234567>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n\r\n");
+    let r = request(
+        "INVITE tel:+380501234567 SIP/2.0\r\nVia: SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bK1\r\nFrom: <sip:a@[2001:db8::1]>;tag=1\r\nTo: <tel:+380501234567>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\n\r\n",
+    );
     assert_eq!(r.uri.scheme, Scheme::Tel);
     assert_eq!(r.headers.top_via().expect("via").host, Host::V6("2001:db8::1".parse().expect("ip")));
-    let r = request("OPTIONS sip:[2001:db8::10]:5070 SIP/2.0\r\nVia: SIP/2.0/UDP [::1];branch=z9hG4bKa\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: abc\r\nCSeq: 7 OPTIONS\r\n\r\n");
+    let r = request(
+        "OPTIONS sip:[2001:db8::10]:5070 SIP/2.0\r\nVia: SIP/2.0/UDP [::1];branch=z9hG4bKa\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: abc\r\nCSeq: 7 OPTIONS\r\n\r\n",
+    );
     assert_eq!(r.uri.socket_addr(5060), Some("[2001:db8::10]:5070".parse().expect("addr")));
 }
 
@@ -158,7 +162,8 @@ fn validation_names_the_missing_header() {
 #[test]
 fn never_panics_on_mutations() {
     // Deterministic mutations of valid messages: every prefix, and byte flips.
-    let samples = [INVITE.as_bytes().to_vec(), b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP [::1]:5060;branch=z9hG4bK1\r\nContact: *\r\nContent-Length: 0\r\n\r\n".to_vec()];
+    let samples =
+        [INVITE.as_bytes().to_vec(), b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP [::1]:5060;branch=z9hG4bK1\r\nContact: *\r\nContent-Length: 0\r\n\r\n".to_vec()];
     let mut x = 0x1234_5678u32;
     for s in samples {
         for n in 0..=s.len() {
@@ -184,7 +189,9 @@ fn never_panics_on_mutations() {
 
 #[test]
 fn top_via_is_replaced_in_place() {
-    let mut r = request("OPTIONS sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2\r\nVia: SIP/2.0/UDP c;branch=z9hG4bK3\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n");
+    let mut r = request(
+        "OPTIONS sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2\r\nVia: SIP/2.0/UDP c;branch=z9hG4bK3\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n",
+    );
     let mut top = r.headers.top_via().expect("via");
     top.params.set("received", Some("1.2.3.4"));
     r.headers.set_top_via(&top);

@@ -133,15 +133,7 @@ pub struct Uri {
 impl Uri {
     /// A `sip:` URI for `user@host:port`.
     pub fn sip(user: Option<&str>, host: Host, port: Option<u16>) -> Uri {
-        Uri {
-            scheme: Scheme::Sip,
-            user: user.map(str::to_owned),
-            password: None,
-            host: Some(host),
-            port,
-            params: Params::new(),
-            headers: None,
-        }
+        Uri { scheme: Scheme::Sip, user: user.map(str::to_owned), password: None, host: Some(host), port, params: Params::new(), headers: None }
     }
 
     /// Parses a URI.
@@ -156,20 +148,11 @@ impl Uri {
         };
         if scheme == Scheme::Tel {
             let (number, params) = rest.split_once(';').unwrap_or((rest, ""));
-            let valid = !number.is_empty()
-                && number.chars().all(|c| c.is_ascii_hexdigit() || "+-.()*#pPwW".contains(c));
+            let valid = !number.is_empty() && number.chars().all(|c| c.is_ascii_hexdigit() || "+-.()*#pPwW".contains(c));
             if !valid {
                 return Err(ParseError::new(format!("bad telephone number {number:?}")));
             }
-            return Ok(Uri {
-                scheme,
-                user: Some(number.to_owned()),
-                password: None,
-                host: None,
-                port: None,
-                params: Params::parse(params),
-                headers: None,
-            });
+            return Ok(Uri { scheme, user: Some(number.to_owned()), password: None, host: None, port: None, params: Params::parse(params), headers: None });
         }
         let (rest, headers) = match rest.split_once('?') {
             Some((r, h)) => (r, Some(h.to_owned())),

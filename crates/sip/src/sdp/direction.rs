@@ -21,8 +21,7 @@ pub enum Direction {
 
 impl Direction {
     /// All four, in a fixed order (for tests and tables).
-    pub const ALL: [Direction; 4] =
-        [Direction::SendRecv, Direction::SendOnly, Direction::RecvOnly, Direction::Inactive];
+    pub const ALL: [Direction; 4] = [Direction::SendRecv, Direction::SendOnly, Direction::RecvOnly, Direction::Inactive];
 
     /// The attribute name (`sendrecv`, `sendonly`, `recvonly`, `inactive`).
     pub fn as_str(self) -> &'static str {

@@ -30,11 +30,7 @@ pub fn resume_offer(previous: &SessionDescription) -> SessionDescription {
 /// RFC 3264 §8.4). Such an offer must be answered `recvonly` or `inactive`, never `sendrecv`:
 /// carriers hang up on that.
 pub fn is_hold(offer: &SessionDescription) -> bool {
-    offer
-        .media
-        .iter()
-        .find(|m| m.kind == MediaKind::Audio && !m.is_rejected())
-        .is_some_and(|m| !offer.direction_of(m).receives())
+    offer.media.iter().find(|m| m.kind == MediaKind::Audio && !m.is_rejected()).is_some_and(|m| !offer.direction_of(m).receives())
 }
 
 fn reoffer_with(previous: &SessionDescription, direction: impl Fn(Direction) -> Direction) -> SessionDescription {
@@ -140,15 +136,7 @@ mod tests {
             seen.push((a.sdp.origin.session_version, a.sdp.media[0].direction()));
             ours.session_version += 1;
         }
-        assert_eq!(
-            seen,
-            vec![
-                (1, Some(Direction::SendRecv)),
-                (2, Some(Direction::RecvOnly)),
-                (3, Some(Direction::RecvOnly)),
-                (4, Some(Direction::SendRecv)),
-            ]
-        );
+        assert_eq!(seen, vec![(1, Some(Direction::SendRecv)), (2, Some(Direction::RecvOnly)), (3, Some(Direction::RecvOnly)), (4, Some(Direction::SendRecv)),]);
     }
 
     #[test]

@@ -31,9 +31,6 @@ mod examples;
 pub use codec::{CN_PAYLOAD_TYPE, Codec, TELEPHONE_EVENT_PAYLOAD_TYPE, static_encoding};
 pub use direction::Direction;
 pub use hold::{hold_offer, is_hold, reoffer, resume_offer};
-pub use model::{
-    AddrType, Address, Attribute, Fmtp, Line, MediaDescription, MediaKind, Origin, Rtcp, RtpMap, SessionDescription,
-    Timing,
-};
+pub use model::{AddrType, Address, Attribute, Fmtp, Line, MediaDescription, MediaKind, Origin, Rtcp, RtpMap, SessionDescription, Timing};
 pub use negotiate::{Answer, LocalMedia, Negotiated, NegotiationError, Unacceptable, answer, negotiate_answer, offer};
 pub use parse::{ParseError, ParseErrorKind};

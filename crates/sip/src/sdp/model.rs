@@ -311,10 +311,7 @@ impl MediaDescription {
     /// formats a hostile `m=` line lists.
     pub fn payload_types(&self) -> impl Iterator<Item = u8> + '_ {
         let mut seen = [false; 128];
-        self.formats
-            .iter()
-            .filter_map(|f| f.parse::<u8>().ok().filter(|pt| *pt <= 127))
-            .filter(move |pt| !std::mem::replace(&mut seen[usize::from(*pt)], true))
+        self.formats.iter().filter_map(|f| f.parse::<u8>().ok().filter(|pt| *pt <= 127)).filter(move |pt| !std::mem::replace(&mut seen[usize::from(*pt)], true))
     }
 
     /// The `a=rtpmap` entries, in order.
@@ -524,12 +521,7 @@ mod tests {
 
     #[test]
     fn effective_direction_and_legacy_hold() {
-        let origin = Origin {
-            username: "-".to_owned(),
-            session_id: 1,
-            session_version: 1,
-            address: Address::Ip(Ipv4Addr::LOCALHOST.into()),
-        };
+        let origin = Origin { username: "-".to_owned(), session_id: 1, session_version: 1, address: Address::Ip(Ipv4Addr::LOCALHOST.into()) };
         let mut sdp = SessionDescription::new(origin);
         sdp.connection = Some(Address::Ip(Ipv4Addr::new(192, 0, 2, 1).into()));
         sdp.attributes.push(Attribute::Direction(Direction::RecvOnly));

@@ -8,9 +8,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use super::codec::{
-    CN_PAYLOAD_TYPE, Codec, TELEPHONE_EVENT, TELEPHONE_EVENT_PAYLOAD_TYPE, is_comfort_noise, is_telephone_event,
-};
+use super::codec::{CN_PAYLOAD_TYPE, Codec, TELEPHONE_EVENT, TELEPHONE_EVENT_PAYLOAD_TYPE, is_comfort_noise, is_telephone_event};
 use super::direction::Direction;
 use super::model::{Address, Attribute, Fmtp, MediaDescription, MediaKind, Origin, RtpMap, SessionDescription};
 
@@ -321,11 +319,8 @@ pub fn answer(offer: &SessionDescription, local: &LocalMedia) -> Result<Answer, 
         direction,
         peer_holds: !peer.receives(),
     };
-    let formats = Formats {
-        codecs: vec![(codec, payload_type)],
-        telephone_event: telephone_event.map(|pt| (pt, m.fmtp(pt).map(str::to_owned))),
-        comfort_noise,
-    };
+    let formats =
+        Formats { codecs: vec![(codec, payload_type)], telephone_event: telephone_event.map(|pt| (pt, m.fmtp(pt).map(str::to_owned))), comfort_noise };
     let mut sdp = local.session();
     for (i, offered) in offer.media.iter().enumerate() {
         if i == index {
@@ -365,25 +360,17 @@ pub fn offer(local: &LocalMedia) -> SessionDescription {
 /// [`NegotiationError::AnswerCodec`] when the answer does not fit the offer (end the call);
 /// [`NegotiationError::NoConnection`] or [`NegotiationError::NotAnIp`] when it has no usable
 /// address; [`NegotiationError::NoLocalAudio`] when `offer` was not one of ours.
-pub fn negotiate_answer(
-    offer: &SessionDescription,
-    answer: &SessionDescription,
-) -> Result<Negotiated, NegotiationError> {
+pub fn negotiate_answer(offer: &SessionDescription, answer: &SessionDescription) -> Result<Negotiated, NegotiationError> {
     if offer.media.len() != answer.media.len() {
         return Err(NegotiationError::MediaCount { offered: offer.media.len(), answered: answer.media.len() });
     }
-    let (index, ours) = offer
-        .media
-        .iter()
-        .enumerate()
-        .find(|(_, m)| m.kind == MediaKind::Audio && !m.is_rejected() && m.is_rtp_avp())
-        .ok_or(NegotiationError::NoLocalAudio)?;
+    let (index, ours) =
+        offer.media.iter().enumerate().find(|(_, m)| m.kind == MediaKind::Audio && !m.is_rejected() && m.is_rtp_avp()).ok_or(NegotiationError::NoLocalAudio)?;
     let theirs = &answer.media[index];
     if theirs.kind != MediaKind::Audio || theirs.is_rejected() {
         return Err(NegotiationError::AnswerRejected { media: index });
     }
-    let offered: Vec<Codec> =
-        ours.payload_types().filter_map(|pt| ours.encoding(pt).as_ref().and_then(Codec::from_rtpmap)).collect();
+    let offered: Vec<Codec> = ours.payload_types().filter_map(|pt| ours.encoding(pt).as_ref().and_then(Codec::from_rtpmap)).collect();
     let (codec, payload_type) = theirs
         .payload_types()
         .find_map(|pt| {
@@ -453,11 +440,7 @@ fn excerpt(text: &str) -> String {
 
 /// The best of `accepted` that the stream offers, with the payload type it is offered on.
 fn choose(m: &MediaDescription, accepted: &[Codec]) -> Option<(Codec, u8)> {
-    accepted.iter().find_map(|&codec| {
-        m.payload_types()
-            .find(|&pt| m.encoding(pt).as_ref().and_then(Codec::from_rtpmap) == Some(codec))
-            .map(|pt| (codec, pt))
-    })
+    accepted.iter().find_map(|&codec| m.payload_types().find(|&pt| m.encoding(pt).as_ref().and_then(Codec::from_rtpmap) == Some(codec)).map(|pt| (codec, pt)))
 }
 
 /// The first payload type of the stream whose encoding satisfies `is`.
@@ -467,18 +450,11 @@ fn find_payload_type(m: &MediaDescription, is: fn(&RtpMap) -> bool) -> Option<u8
 
 /// The encodings of a stream, for an error (at most [`MAX_LISTED`]).
 fn encodings(m: &MediaDescription) -> Vec<String> {
-    m.payload_types()
-        .take(MAX_LISTED)
-        .map(|pt| m.encoding(pt).map_or_else(|| pt.to_string(), |e| excerpt(&e.to_string())))
-        .collect()
+    m.payload_types().take(MAX_LISTED).map(|pt| m.encoding(pt).map_or_else(|| pt.to_string(), |e| excerpt(&e.to_string()))).collect()
 }
 
 /// Where to send RTP and RTCP for stream `index` of the peer's description.
-fn remote(
-    sdp: &SessionDescription,
-    index: usize,
-    rtcp_mux: bool,
-) -> Result<(SocketAddr, SocketAddr), NegotiationError> {
+fn remote(sdp: &SessionDescription, index: usize, rtcp_mux: bool) -> Result<(SocketAddr, SocketAddr), NegotiationError> {
     let m = &sdp.media[index];
     let address = sdp.connection_of(m).ok_or(NegotiationError::NoConnection { media: index })?;
     let ip = match address {
@@ -599,13 +575,7 @@ mod tests {
     fn without_fallback_the_other_law_is_not_acceptable() {
         let strict = LocalMedia { fallback: false, ..local(Codec::Pcma) };
         let err = answer(&parsed(examples::SIPP_UAC), &strict).expect_err("µ-law only");
-        assert_eq!(
-            err,
-            NegotiationError::NoCommonCodec(Unacceptable::Codecs {
-                offered: vec!["PCMU/8000".to_owned()],
-                accepted: vec![Codec::Pcma],
-            })
-        );
+        assert_eq!(err, NegotiationError::NoCommonCodec(Unacceptable::Codecs { offered: vec!["PCMU/8000".to_owned()], accepted: vec![Codec::Pcma] }));
         assert_eq!(err.sip_status(), 488);
         assert_eq!(err.to_string(), "no common codec: the offer has PCMU/8000, we accept PCMA");
     }
@@ -667,14 +637,7 @@ mod tests {
         assert_eq!(a.sdp.media[0].formats, vec!["8", "101", "13"]);
         assert_eq!(
             audio_attributes(&a),
-            vec![
-                "rtpmap:8 PCMA/8000",
-                "rtpmap:101 telephone-event/8000",
-                "fmtp:101 0-16",
-                "rtpmap:13 CN/8000",
-                "ptime:20",
-                "sendrecv"
-            ]
+            vec!["rtpmap:8 PCMA/8000", "rtpmap:101 telephone-event/8000", "fmtp:101 0-16", "rtpmap:13 CN/8000", "ptime:20", "sendrecv"]
         );
         assert_eq!(answered(examples::ASTERISK, &local(Codec::Pcma)).negotiated.comfort_noise, None);
     }
@@ -811,10 +774,7 @@ mod tests {
         assert_eq!(a.negotiated.rtp, SocketAddr::new(peer.into(), 49170));
         assert_eq!(a.negotiated.rtcp, SocketAddr::new(rtcp.into(), 49171));
         let text = a.sdp.to_string();
-        assert!(
-            text.contains("o=- 42 1 IN IP6 2001:db8::1\r\n") && text.contains("c=IN IP6 2001:db8::1\r\n"),
-            "{text}"
-        );
+        assert!(text.contains("o=- 42 1 IN IP6 2001:db8::1\r\n") && text.contains("c=IN IP6 2001:db8::1\r\n"), "{text}");
     }
 
     #[test]
@@ -894,14 +854,8 @@ mod tests {
                         a=rtpmap:101 telephone-event/8000\na=fmtp:101 0-16\na=rtpmap:13 CN/8000\n\
                         a=ptime:20\na=sendrecv\n";
         assert_eq!(offer(&local(Codec::Pcma)).to_string(), wire(expected));
-        let minimal = LocalMedia {
-            fallback: false,
-            telephone_event: false,
-            comfort_noise: false,
-            rtcp_mux: true,
-            direction: Direction::SendOnly,
-            ..local(Codec::Pcmu)
-        };
+        let minimal =
+            LocalMedia { fallback: false, telephone_event: false, comfort_noise: false, rtcp_mux: true, direction: Direction::SendOnly, ..local(Codec::Pcmu) };
         let expected = "v=0\no=- 42 1 IN IP4 203.0.113.1\ns=-\nc=IN IP4 203.0.113.1\nt=0 0\n\
                         m=audio 40000 RTP/AVP 0\na=rtpmap:0 PCMU/8000\na=ptime:20\na=rtcp-mux\na=sendonly\n";
         assert_eq!(offer(&minimal).to_string(), wire(expected));
@@ -936,10 +890,7 @@ mod tests {
         let ours = offer(&LocalMedia { fallback: false, ..local(Codec::Pcma) });
         let two = "v=0\no=- 1 1 IN IP4 192.0.2.1\ns=-\nc=IN IP4 192.0.2.1\nt=0 0\n\
                    m=audio 4000 RTP/AVP 8\nm=video 0 RTP/AVP 97\n";
-        assert_eq!(
-            negotiate_answer(&ours, &parsed(two)),
-            Err(NegotiationError::MediaCount { offered: 1, answered: 2 })
-        );
+        assert_eq!(negotiate_answer(&ours, &parsed(two)), Err(NegotiationError::MediaCount { offered: 1, answered: 2 }));
         let rejected = "v=0\no=- 1 1 IN IP4 192.0.2.1\ns=-\nc=IN IP4 192.0.2.1\nt=0 0\nm=audio 0 RTP/AVP 8\n";
         assert_eq!(negotiate_answer(&ours, &parsed(rejected)), Err(NegotiationError::AnswerRejected { media: 0 }));
         let video = rejected.replace("m=audio 0 RTP/AVP 8", "m=video 4000 RTP/AVP 8");
@@ -947,10 +898,7 @@ mod tests {
         // µ-law was not offered (no fallback), GSM never is.
         let other = rejected.replace("m=audio 0 RTP/AVP 8", "m=audio 4000 RTP/AVP 0 3");
         let err = negotiate_answer(&ours, &parsed(&other)).expect_err("not offered");
-        assert_eq!(
-            err,
-            NegotiationError::AnswerCodec { media: 0, answered: vec!["PCMU/8000".into(), "GSM/8000".into()] }
-        );
+        assert_eq!(err, NegotiationError::AnswerCodec { media: 0, answered: vec!["PCMU/8000".into(), "GSM/8000".into()] });
         assert_eq!(err.to_string(), "the answer to audio stream 0 has none of our codecs, only PCMU/8000, GSM/8000");
         let mut no_audio = ours.clone();
         no_audio.media[0].port = 0;
@@ -959,16 +907,11 @@ mod tests {
 
     #[test]
     fn offer_answer_loop_agrees_on_both_sides() {
-        for (caller_codec, callee_codec, expected) in [
-            (Codec::Pcma, Codec::Pcma, Codec::Pcma),
-            (Codec::Pcmu, Codec::Pcma, Codec::Pcma),
-            (Codec::Pcmu, Codec::Pcmu, Codec::Pcmu),
-        ] {
+        for (caller_codec, callee_codec, expected) in
+            [(Codec::Pcma, Codec::Pcma, Codec::Pcma), (Codec::Pcmu, Codec::Pcma, Codec::Pcma), (Codec::Pcmu, Codec::Pcmu, Codec::Pcmu)]
+        {
             let caller = LocalMedia { rtcp_mux: true, ..local(caller_codec) };
-            let callee = LocalMedia {
-                rtcp_mux: true,
-                ..LocalMedia::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2)), 50000, callee_codec, 9)
-            };
+            let callee = LocalMedia { rtcp_mux: true, ..LocalMedia::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 2)), 50000, callee_codec, 9) };
             let o = offer(&caller);
             let a = answer(&parsed(&o.to_string()), &callee).expect("compatible");
             let n = negotiate_answer(&o, &parsed(&a.sdp.to_string())).expect("compatible");

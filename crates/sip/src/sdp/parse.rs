@@ -11,10 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use super::direction::Direction;
-use super::model::{
-    AddrType, Address, Attribute, Fmtp, Line, MediaDescription, MediaKind, Origin, Rtcp, RtpMap, SessionDescription,
-    Timing,
-};
+use super::model::{AddrType, Address, Attribute, Fmtp, Line, MediaDescription, MediaKind, Origin, Rtcp, RtpMap, SessionDescription, Timing};
 
 /// Longest excerpt of the offending line kept in a [`ParseError`], in characters: enough to
 /// recognise the line in a log, bounded so a hostile peer cannot fill the log.
@@ -153,10 +150,7 @@ impl Parser {
                 if kind != 'v' {
                     return Err(at(ParseErrorKind::NoVersion));
                 }
-                let version: u32 = value
-                    .trim()
-                    .parse()
-                    .map_err(|_| at(ParseErrorKind::Malformed { line_type: 'v', expected: "`v=0`" }))?;
+                let version: u32 = value.trim().parse().map_err(|_| at(ParseErrorKind::Malformed { line_type: 'v', expected: "`v=0`" }))?;
                 if version != SessionDescription::VERSION {
                     return Err(at(ParseErrorKind::Version));
                 }
@@ -247,10 +241,8 @@ fn words(value: &str) -> impl Iterator<Item = &str> {
 
 /// `o=<username> <sess-id> <sess-version> <nettype> <addrtype> <unicast-address>`.
 fn parse_origin(value: &str) -> Result<Origin, ParseErrorKind> {
-    const EXPECTED: ParseErrorKind = ParseErrorKind::Malformed {
-        line_type: 'o',
-        expected: "`<username> <session id> <version> IN IP4|IP6 <address>` with 64-bit numbers",
-    };
+    const EXPECTED: ParseErrorKind =
+        ParseErrorKind::Malformed { line_type: 'o', expected: "`<username> <session id> <version> IN IP4|IP6 <address>` with 64-bit numbers" };
     let w: Vec<&str> = words(value).collect();
     let [username, id, version, net, addr_type, address] = w[..] else {
         return Err(EXPECTED);
@@ -296,26 +288,19 @@ fn parse_address(net: &str, addr_type: &str, address: &str) -> Option<Address> {
 
 /// `t=<start-time> <stop-time>`.
 fn parse_timing(value: &str) -> Result<Timing, ParseErrorKind> {
-    const EXPECTED: ParseErrorKind =
-        ParseErrorKind::Malformed { line_type: 't', expected: "`<start> <stop>` (`t=0 0`)" };
+    const EXPECTED: ParseErrorKind = ParseErrorKind::Malformed { line_type: 't', expected: "`<start> <stop>` (`t=0 0`)" };
     let w: Vec<&str> = words(value).collect();
     let [start, stop] = w[..] else {
         return Err(EXPECTED);
     };
-    Ok(Timing {
-        start: start.parse().map_err(|_| EXPECTED)?,
-        stop: stop.parse().map_err(|_| EXPECTED)?,
-        repeats: Vec::new(),
-    })
+    Ok(Timing { start: start.parse().map_err(|_| EXPECTED)?, stop: stop.parse().map_err(|_| EXPECTED)?, repeats: Vec::new() })
 }
 
 /// `m=<media> <port>[/<number of ports>] <proto> <fmt> ...`. An empty format list is accepted
 /// (RFC 8866 requires one, but nothing is gained by refusing it: such a stream cannot be chosen).
 fn parse_media(value: &str) -> Result<MediaDescription, ParseErrorKind> {
-    const EXPECTED: ParseErrorKind = ParseErrorKind::Malformed {
-        line_type: 'm',
-        expected: "`<media> <port>[/<count>] <protocol> <formats>` with 16-bit ports",
-    };
+    const EXPECTED: ParseErrorKind =
+        ParseErrorKind::Malformed { line_type: 'm', expected: "`<media> <port>[/<count>] <protocol> <formats>` with 16-bit ports" };
     let mut w = words(value);
     let (Some(kind), Some(port), Some(protocol)) = (w.next(), w.next(), w.next()) else {
         return Err(EXPECTED);
@@ -359,10 +344,7 @@ fn parse_payload_type(text: &str) -> Option<u8> {
 
 /// `<payload type> <encoding name>/<clock rate>[/<encoding parameters>]`.
 fn parse_rtpmap(value: &str) -> Result<RtpMap, ParseErrorKind> {
-    const EXPECTED: ParseErrorKind = ParseErrorKind::Attribute {
-        name: "rtpmap",
-        expected: "`<payload type 0-127> <encoding>/<clock rate>[/<channels>]`",
-    };
+    const EXPECTED: ParseErrorKind = ParseErrorKind::Attribute { name: "rtpmap", expected: "`<payload type 0-127> <encoding>/<clock rate>[/<channels>]`" };
     let (pt, encoding) = value.trim_start().split_once(|c: char| c.is_ascii_whitespace()).ok_or(EXPECTED)?;
     let mut parts = encoding.trim_start().split('/');
     let (Some(name), Some(rate), channels, None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
@@ -381,8 +363,7 @@ fn parse_rtpmap(value: &str) -> Result<RtpMap, ParseErrorKind> {
 
 /// `<payload type> <format specific parameters>`; the parameters may be empty.
 fn parse_fmtp(value: &str) -> Result<Fmtp, ParseErrorKind> {
-    const EXPECTED: ParseErrorKind =
-        ParseErrorKind::Attribute { name: "fmtp", expected: "`<payload type 0-127> <parameters>`" };
+    const EXPECTED: ParseErrorKind = ParseErrorKind::Attribute { name: "fmtp", expected: "`<payload type 0-127> <parameters>`" };
     let value = value.trim_start();
     let (pt, params) = value.split_once(|c: char| c.is_ascii_whitespace()).unwrap_or((value, ""));
     Ok(Fmtp { payload_type: parse_payload_type(pt).ok_or(EXPECTED)?, params: params.trim_start().to_owned() })
@@ -390,15 +371,12 @@ fn parse_fmtp(value: &str) -> Result<Fmtp, ParseErrorKind> {
 
 /// A whole number of milliseconds (`a=ptime`, `a=maxptime`).
 fn parse_millis(value: Option<&str>, name: &'static str) -> Result<u32, ParseErrorKind> {
-    value
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or(ParseErrorKind::Attribute { name, expected: "a whole number of milliseconds" })
+    value.and_then(|v| v.trim().parse().ok()).ok_or(ParseErrorKind::Attribute { name, expected: "a whole number of milliseconds" })
 }
 
 /// `<port> [IN IP4|IP6 <address>]` (RFC 3605 §2.1).
 fn parse_rtcp(value: &str) -> Result<Rtcp, ParseErrorKind> {
-    const EXPECTED: ParseErrorKind =
-        ParseErrorKind::Attribute { name: "rtcp", expected: "`<port> [IN IP4|IP6 <address>]`" };
+    const EXPECTED: ParseErrorKind = ParseErrorKind::Attribute { name: "rtcp", expected: "`<port> [IN IP4|IP6 <address>]`" };
     let w: Vec<&str> = words(value).collect();
     let (port, address) = match w[..] {
         [port] => (port, None),
@@ -422,12 +400,7 @@ mod tests {
     #[test]
     fn sipp_uac_offer() {
         let sdp = parsed(examples::SIPP_UAC);
-        let origin = Origin {
-            username: "user1".to_owned(),
-            session_id: 53_655_765,
-            session_version: 2_353_687_637,
-            address: ip4(127, 0, 0, 1),
-        };
+        let origin = Origin { username: "user1".to_owned(), session_id: 53_655_765, session_version: 2_353_687_637, address: ip4(127, 0, 0, 1) };
         assert_eq!(sdp.origin, origin);
         assert_eq!(sdp.session_name, "-");
         assert_eq!(sdp.connection, Some(ip4(127, 0, 0, 1)));
@@ -453,17 +426,7 @@ mod tests {
         assert_eq!(m.ptime(), Some(20));
         assert!(!m.rtcp_mux());
         let tail: Vec<String> = m.attributes[8..].iter().map(ToString::to_string).collect();
-        assert_eq!(
-            tail,
-            vec![
-                "sendrecv",
-                "label:1",
-                "rtcp-rsize",
-                "ssrc:2645912256 cname:sip:gw@127.0.0.1",
-                "minptime:20",
-                "ptime:20"
-            ]
-        );
+        assert_eq!(tail, vec!["sendrecv", "label:1", "rtcp-rsize", "ssrc:2645912256 cname:sip:gw@127.0.0.1", "minptime:20", "ptime:20"]);
         // The value is everything after the first colon.
         assert_eq!(m.attributes[11], Attribute::other("ssrc", Some("2645912256 cname:sip:gw@127.0.0.1")));
         assert!(parsed(examples::BARESIP_MUX).media[0].rtcp_mux());
@@ -550,15 +513,9 @@ mod tests {
     #[test]
     fn audio_and_video_sections() {
         let sdp = parsed(examples::AUDIO_VIDEO);
-        assert_eq!(
-            sdp.media.iter().map(|m| m.kind.clone()).collect::<Vec<_>>(),
-            vec![MediaKind::Audio, MediaKind::Video]
-        );
+        assert_eq!(sdp.media.iter().map(|m| m.kind.clone()).collect::<Vec<_>>(), vec![MediaKind::Audio, MediaKind::Video]);
         assert_eq!(sdp.lines, vec![Line { kind: 'b', value: "AS:380".to_owned() }]);
-        assert_eq!(
-            sdp.attributes,
-            vec![Attribute::other("rtcp-xr", Some("rcvr-rtt=all:10000 stat-summary=loss,dup,jitt,TTL voip-metrics"))]
-        );
+        assert_eq!(sdp.attributes, vec![Attribute::other("rtcp-xr", Some("rcvr-rtt=all:10000 stat-summary=loss,dup,jitt,TTL voip-metrics"))]);
         let video = &sdp.media[1];
         assert_eq!(video.connection, Some(ip4(198, 51, 100, 8)));
         assert_eq!(video.lines, vec![Line { kind: 'b', value: "AS:300".to_owned() }]);
@@ -595,21 +552,12 @@ mod tests {
         let kinds: String = sdp.lines.iter().map(|l| l.kind).collect();
         assert_eq!(kinds, "iuepbzky");
         assert_eq!(sdp.lines[7].value, "0100000001");
-        assert_eq!(
-            sdp.timing,
-            vec![Timing { start: 2_873_397_496, stop: 2_873_404_696, repeats: vec!["7d 1h 0 25h".to_owned()] }]
-        );
-        assert_eq!(
-            sdp.connection,
-            Some(Address::Name { addr_type: AddrType::Ip4, name: "224.2.17.12/127".to_owned() })
-        );
+        assert_eq!(sdp.timing, vec![Timing { start: 2_873_397_496, stop: 2_873_404_696, repeats: vec!["7d 1h 0 25h".to_owned()] }]);
+        assert_eq!(sdp.connection, Some(Address::Name { addr_type: AddrType::Ip4, name: "224.2.17.12/127".to_owned() }));
         assert_eq!(sdp.direction(), Some(Direction::RecvOnly));
         let m = &sdp.media[0];
         assert_eq!(m.port_count, Some(2));
-        assert_eq!(
-            m.connection,
-            Some(Address::Name { addr_type: AddrType::Ip4, name: "media.example.com".to_owned() })
-        );
+        assert_eq!(m.connection, Some(Address::Name { addr_type: AddrType::Ip4, name: "media.example.com".to_owned() }));
         assert_eq!(m.lines.iter().map(|l| l.kind).collect::<String>(), "ibk");
         assert_eq!(m.rtpmap(0).and_then(|r| r.channels), Some(1));
         assert_eq!(m.fmtp(0), Some(""));
@@ -686,20 +634,10 @@ mod tests {
             ("v=0\n a=x\n".into(), 2, " a=x", ParseErrorKind::NotALine),
             ("v=0\nv=0\n".into(), 2, "v=0", ParseErrorKind::Duplicate('v')),
             ("v=0\no=- 1 IN IP4 192.0.2.1\n".into(), 2, "o=- 1 IN IP4 192.0.2.1", malformed('o')),
-            (
-                "v=0\no=- 1 99999999999999999999 IN IP4 h\n".into(),
-                2,
-                "o=- 1 99999999999999999999 IN IP4 h",
-                malformed('o'),
-            ),
+            ("v=0\no=- 1 99999999999999999999 IN IP4 h\n".into(), 2, "o=- 1 99999999999999999999 IN IP4 h", malformed('o')),
             ("v=0\no=- 1 1 TN IP4 192.0.2.1\n".into(), 2, "o=- 1 1 TN IP4 192.0.2.1", malformed('o')),
             ("v=0\n\n\no=- x 1 IN IP4 192.0.2.1\n".into(), 4, "o=- x 1 IN IP4 192.0.2.1", malformed('o')),
-            (
-                format!("{HEAD}o=- 1 1 IN IP4 192.0.2.1\n"),
-                5,
-                "o=- 1 1 IN IP4 192.0.2.1",
-                ParseErrorKind::Duplicate('o'),
-            ),
+            (format!("{HEAD}o=- 1 1 IN IP4 192.0.2.1\n"), 5, "o=- 1 1 IN IP4 192.0.2.1", ParseErrorKind::Duplicate('o')),
             (format!("{HEAD}s=again\n"), 5, "s=again", ParseErrorKind::Duplicate('s')),
             (format!("{HEAD}c=IN IP4 ::1\n"), 5, "c=IN IP4 ::1", malformed('c')),
             (format!("{HEAD}c=IN IP6 192.0.2.1\n"), 5, "c=IN IP6 192.0.2.1", malformed('c')),
@@ -709,24 +647,14 @@ mod tests {
             (format!("{HEAD}t=0\n"), 5, "t=0", malformed('t')),
             (format!("{HEAD}t=now 0\n"), 5, "t=now 0", malformed('t')),
             ("v=0\nr=7d 1h 0\n".into(), 2, "r=7d 1h 0", ParseErrorKind::RepeatWithoutTiming),
-            (
-                "v=0\ns=-\nt=0 0\nm=audio 4000 RTP/AVP 0\n".into(),
-                4,
-                "m=audio 4000 RTP/AVP 0",
-                ParseErrorKind::Missing('o'),
-            ),
+            ("v=0\ns=-\nt=0 0\nm=audio 4000 RTP/AVP 0\n".into(), 4, "m=audio 4000 RTP/AVP 0", ParseErrorKind::Missing('o')),
             ("v=0\no=- 1 1 IN IP4 192.0.2.1\nt=0 0\n".into(), 4, "", ParseErrorKind::Missing('s')),
             ("v=0\no=- 1 1 IN IP4 192.0.2.1\ns=-\n\n".into(), 4, "", ParseErrorKind::Missing('t')),
             (format!("{HEAD}m=audio\n"), 5, "m=audio", malformed('m')),
             (format!("{HEAD}m=audio 70000 RTP/AVP 0\n"), 5, "m=audio 70000 RTP/AVP 0", malformed('m')),
             (format!("{HEAD}m=audio -2 RTP/AVP 0\n"), 5, "m=audio -2 RTP/AVP 0", malformed('m')),
             (format!("{HEAD}m=audio 4000/x RTP/AVP 0\n"), 5, "m=audio 4000/x RTP/AVP 0", malformed('m')),
-            (
-                format!("{HEAD}m=audio 4000 RTP/AVP 0\nc=IN IP4 a\nc=IN IP4 b\n"),
-                7,
-                "c=IN IP4 b",
-                ParseErrorKind::Duplicate('c'),
-            ),
+            (format!("{HEAD}m=audio 4000 RTP/AVP 0\nc=IN IP4 a\nc=IN IP4 b\n"), 7, "c=IN IP4 b", ParseErrorKind::Duplicate('c')),
             (format!("{HEAD}a=rtpmap:128 PCMU/8000\n"), 5, "a=rtpmap:128 PCMU/8000", attribute("rtpmap")),
             (format!("{HEAD}a=rtpmap:0 PCMU\n"), 5, "a=rtpmap:0 PCMU", attribute("rtpmap")),
             (format!("{HEAD}a=rtpmap:0 PCMU/8000/1/2\n"), 5, "a=rtpmap:0 PCMU/8000/1/2", attribute("rtpmap")),

@@ -115,12 +115,7 @@ mod tests {
     use super::*;
 
     fn origin() -> Origin {
-        Origin {
-            username: "-".to_owned(),
-            session_id: 42,
-            session_version: 7,
-            address: Address::Ip(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))),
-        }
+        Origin { username: "-".to_owned(), session_id: 42, session_version: 7, address: Address::Ip(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))) }
     }
 
     #[test]
@@ -164,10 +159,7 @@ mod tests {
     fn attributes_print_as_written() {
         let rtcp = Address::Ip(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9)));
         let cases = [
-            (
-                Attribute::RtpMap(RtpMap { channels: Some(2), ..RtpMap::new(111, "opus", 48000) }),
-                "rtpmap:111 opus/48000/2",
-            ),
+            (Attribute::RtpMap(RtpMap { channels: Some(2), ..RtpMap::new(111, "opus", 48000) }), "rtpmap:111 opus/48000/2"),
             (Attribute::Fmtp(Fmtp { payload_type: 0, params: String::new() }), "fmtp:0"),
             (Attribute::Rtcp(Rtcp { port: 5001, address: Some(rtcp) }), "rtcp:5001 IN IP4 192.0.2.9"),
             (Attribute::other("rtcp-rsize", None), "rtcp-rsize"),

@@ -76,7 +76,9 @@ impl Harness {
         std::mem::take(&mut self.sent)
             .into_iter()
             .filter(|(_, t)| !t.bytes.iter().all(u8::is_ascii_whitespace))
-            .map(|(at, t)| (at - t0, t.dest, parse(&t.bytes).unwrap_or_else(|e| panic!("we sent an unparseable message: {e}\n{}", String::from_utf8_lossy(&t.bytes)))))
+            .map(|(at, t)| {
+                (at - t0, t.dest, parse(&t.bytes).unwrap_or_else(|e| panic!("we sent an unparseable message: {e}\n{}", String::from_utf8_lossy(&t.bytes))))
+            })
             .collect()
     }
 
@@ -105,7 +107,8 @@ pub(super) fn statuses(sent: &[(Duration, SocketAddr, Message)]) -> Vec<u16> {
 }
 
 /// A minimal SDP body for offers in tests.
-pub(super) const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 16000 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
+pub(super) const SDP: &str =
+    "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 16000 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
 
 /// An INVITE from the peer to the gateway's number.
 pub(super) fn invite(branch: &str, extra: &str) -> String {

@@ -96,8 +96,11 @@ fn registers_with_digest_then_refreshes_before_expiry() {
 
     ok(&mut h, &second, 120);
     let events = h.take_events();
-    assert!(matches!(&events[..], [Event::Registration { account, state: RegistrationState::Registered { expires, contact } }]
-        if *account == id && *expires == Duration::from_secs(120) && contact.contains("1001@127.0.0.1:5060")), "{events:?}");
+    assert!(
+        matches!(&events[..], [Event::Registration { account, state: RegistrationState::Registered { expires, contact } }]
+        if *account == id && *expires == Duration::from_secs(120) && contact.contains("1001@127.0.0.1:5060")),
+        "{events:?}"
+    );
     assert!(matches!(h.ep.registration(id), Some(RegistrationState::Registered { .. })));
 
     // Refresh halfway through the 120 s (60 s), reusing the challenge with the next nonce count.
@@ -209,13 +212,18 @@ fn retry_after_is_honoured_and_timeouts_are_failures() {
     h.drain();
     let first = one_register(&mut h);
     respond(&mut h, &first, 503, &[(HeaderName::RetryAfter, "17")]);
-    assert!(matches!(h.take_events().last(), Some(Event::Registration { state: RegistrationState::Failed { retry_in, .. }, .. }) if *retry_in == Duration::from_secs(17)));
+    assert!(
+        matches!(h.take_events().last(), Some(Event::Registration { state: RegistrationState::Failed { retry_in, .. }, .. }) if *retry_in == Duration::from_secs(17))
+    );
     h.advance(Duration::from_secs(17));
     let _ = one_register(&mut h);
     // No answer at all: Timer F.
     h.advance(Duration::from_secs(32));
     let events = h.take_events();
-    assert!(matches!(events.last(), Some(Event::Registration { state: RegistrationState::Failed { status: None, reason, .. }, .. }) if reason.contains("no response")), "{events:?}");
+    assert!(
+        matches!(events.last(), Some(Event::Registration { state: RegistrationState::Failed { status: None, reason, .. }, .. }) if reason.contains("no response")),
+        "{events:?}"
+    );
 }
 
 #[test]
@@ -284,7 +292,11 @@ fn outbound_call_answers_a_proxy_challenge_and_reports_a_wrong_password() {
     config.register = false;
     let id = h.ep.add_account(h.now, config);
     let call = |h: &mut Harness| {
-        h.ep.invite(h.now, OutboundCall { account: id, target: Uri::parse("sip:+15551234@gw.test").expect("uri"), sdp: SDP.as_bytes().to_vec(), headers: vec![] }).expect("invite");
+        h.ep.invite(
+            h.now,
+            OutboundCall { account: id, target: Uri::parse("sip:+15551234@gw.test").expect("uri"), sdp: SDP.as_bytes().to_vec(), headers: vec![] },
+        )
+        .expect("invite");
         h.drain();
         request(&h.take_sent()[0].2).clone()
     };

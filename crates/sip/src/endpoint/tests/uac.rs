@@ -195,5 +195,8 @@ fn a_failure_reason_comes_from_the_response() {
     let (_, inv) = call(&mut h, a);
     h.recv(&reply(&inv, 603, "").replace("603 Decline", "603 Declined by user"));
     assert!(matches!(&h.take_events()[..], [Event::CallFailed { status: 603, reason, .. }] if reason == "Declined by user"));
-    assert_eq!(h.ep.invite(h.now, OutboundCall { account: AccountId(999), target: Uri::parse("sip:x@y").expect("uri"), sdp: vec![], headers: vec![] }).err(), Some(EndpointError::UnknownAccount(AccountId(999))));
+    assert_eq!(
+        h.ep.invite(h.now, OutboundCall { account: AccountId(999), target: Uri::parse("sip:x@y").expect("uri"), sdp: vec![], headers: vec![] }).err(),
+        Some(EndpointError::UnknownAccount(AccountId(999)))
+    );
 }

@@ -78,10 +78,14 @@ fn two_hundred_is_retransmitted_until_the_ack() {
     let leg = incoming(&mut h);
     let tag = answered(&mut h, leg);
     h.advance(Duration::from_millis(3_600));
-    let times: Vec<u128> = h.take_sent().iter().map(|(t, _, m)| {
-        assert_eq!(response(m).status, 200);
-        t.as_millis()
-    }).collect();
+    let times: Vec<u128> = h
+        .take_sent()
+        .iter()
+        .map(|(t, _, m)| {
+            assert_eq!(response(m).status, 200);
+            t.as_millis()
+        })
+        .collect();
     assert_eq!(times, vec![500, 1_500, 3_500]);
     h.recv(&ack_for(&tag));
     assert!(matches!(&h.take_events()[..], [Event::CallConfirmed { leg: l, sdp: None }] if *l == leg));
@@ -319,7 +323,9 @@ fn info_is_reported_and_unknown_methods_refused_in_a_dialog() {
     let tag = answered(&mut h, leg);
     h.recv(&ack_for(&tag));
     h.take_events();
-    let info = in_dialog("INFO", "z9hG4bKi1", 2, &tag, "").replace("Content-Length: 0", "Content-Type: application/dtmf-relay\r\nContent-Length: 19").replace("\r\n\r\n", "\r\n\r\nSignal=5\r\nDuration=1");
+    let info = in_dialog("INFO", "z9hG4bKi1", 2, &tag, "")
+        .replace("Content-Length: 0", "Content-Type: application/dtmf-relay\r\nContent-Length: 19")
+        .replace("\r\n\r\n", "\r\n\r\nSignal=5\r\nDuration=1");
     h.recv(&info.replace("Duration=1", "Duration=100"));
     assert_eq!(statuses(&h.take_sent()), vec![200]);
     assert!(matches!(&h.take_events()[..], [Event::Info { content_type: Some(t), .. }] if t == "application/dtmf-relay"));
