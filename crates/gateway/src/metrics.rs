@@ -52,6 +52,8 @@ pub struct Metrics {
     pub sip_retransmissions: Counter,
     /// SIP transactions that timed out.
     pub sip_timeouts: Counter,
+    /// Registrations accepted (first ones and refreshes).
+    pub sip_registrations: Counter,
     /// RTP packets received by ended calls.
     pub rtp_received: Counter,
     /// RTP packets lost on the way in (RFC 3550 count) by ended calls.
@@ -87,6 +89,7 @@ impl Metrics {
             sip_bad_requests: Counter::default(),
             sip_retransmissions: Counter::default(),
             sip_timeouts: Counter::default(),
+            sip_registrations: Counter::default(),
             rtp_received: Counter::default(),
             rtp_lost: Counter::default(),
             rtp_late: Counter::default(),
@@ -105,6 +108,7 @@ impl Metrics {
         registry.register("sip_bad_requests", "Requests answered 400", m.sip_bad_requests.clone());
         registry.register("sip_retransmissions", "SIP retransmissions sent", m.sip_retransmissions.clone());
         registry.register("sip_transaction_timeouts", "SIP transactions that timed out", m.sip_timeouts.clone());
+        registry.register("sip_registrations", "Registrations accepted by a registrar (first ones and refreshes)", m.sip_registrations.clone());
         registry.register("rtp_packets_received", "RTP packets received (ended calls)", m.rtp_received.clone());
         registry.register("rtp_packets_lost", "RTP packets lost on the way in (ended calls)", m.rtp_lost.clone());
         registry.register("rtp_packets_late", "RTP packets too late to play (ended calls)", m.rtp_late.clone());
@@ -122,6 +126,7 @@ impl Metrics {
         self.sip_bad_requests.inc_by(now.bad_requests.saturating_sub(last.bad_requests));
         self.sip_retransmissions.inc_by(now.retransmissions.saturating_sub(last.retransmissions));
         self.sip_timeouts.inc_by(now.timeouts.saturating_sub(last.timeouts));
+        self.sip_registrations.inc_by(now.registrations.saturating_sub(last.registrations));
         *last = now;
     }
 

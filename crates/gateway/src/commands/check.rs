@@ -24,7 +24,7 @@ pub fn run(path: &Path) -> u8 {
         None => println!("control API: none"),
     }
     if let Some(h) = &config.happ {
-        println!("Happ platform: {} (token set: {}); not used by this build, which serves the phones below", h.base_url, !h.token.is_empty());
+        println!("Happ platform: {} (token set: {}); not used by this build, which serves the phones below", h.base_url, !h.token.is_blank());
     }
     if config.speech.stt.is_some() || config.speech.tts.is_some() {
         println!(

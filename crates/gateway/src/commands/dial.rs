@@ -48,7 +48,7 @@ fn endpoint(args: &DialArgs) -> Result<(String, String), String> {
         .token
         .clone()
         .or_else(|| std::env::var("GATEWAY_CONTROL_TOKEN").ok())
-        .or_else(|| control.map(|c| c.token))
+        .or_else(|| control.map(|c| c.token.expose().to_owned()))
         .ok_or("no control token: give --token, set GATEWAY_CONTROL_TOKEN, or --config FILE")?;
     Ok((base.trim_end_matches('/').to_owned(), token))
 }

@@ -12,7 +12,9 @@ pub const EXIT_CONFIG: u8 = 64;
 pub fn init_logging(config: &Config) {
     let filter = std::env::var("RUST_LOG").ok().unwrap_or_else(|| config.log.level.clone());
     let filter = tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only on a terminal: a log file or journald gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if config.log.format == "json" {
         builder.json().init();
     } else {

@@ -5,6 +5,7 @@
 //! (camelCase).
 
 mod env;
+mod secret;
 mod telephony;
 
 use std::collections::HashSet;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use env::{EnvError, expand};
+pub use secret::Secret;
 pub use telephony::TelephonyUrl;
 
 /// Why the configuration cannot be used.
@@ -191,7 +193,7 @@ pub struct ControlConfig {
     /// HTTP listen address.
     pub listen: SocketAddr,
     /// Bearer token required on every endpoint but /healthz and /readyz.
-    pub token: String,
+    pub token: Secret,
 }
 
 /// `[happ]`
@@ -201,7 +203,7 @@ pub struct HappConfig {
     /// API base URL.
     pub base_url: String,
     /// Access token.
-    pub token: String,
+    pub token: Secret,
 }
 
 /// `[calls]`
@@ -281,7 +283,7 @@ pub struct PhoneConfig {
     pub sip_login: String,
     /// SIP password.
     #[serde(default)]
-    pub password: String,
+    pub password: Secret,
     /// Registrar or proxy: `host[:port][;transport=udp|tcp]`.
     pub telephony_url: String,
     /// Preferred codec: `alaw` or `ulaw`.
@@ -297,6 +299,9 @@ pub struct PhoneConfig {
     pub handler: String,
     /// Most calls at once on this phone.
     pub max_calls: Option<u32>,
+    /// Milliseconds an inbound call rings (180 Ringing) before it is answered.
+    #[serde(default)]
+    pub answer_delay_ms: u64,
     /// Display name in From of outbound calls.
     pub display_name: Option<String>,
 }
@@ -401,15 +406,21 @@ impl Config {
     }
 
     /// Checks values the types cannot; returns the key at fault and why.
+    /// Longest ring before answering that `answerDelayMs` allows.
+    const MAX_ANSWER_DELAY_MS: u64 = 120_000;
+
     fn validate(&self) -> Result<(), (String, String)> {
         self.rtp.ports().map_err(|m| ("rtp.port_range".to_owned(), m))?;
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(("log.format".into(), format!("{:?}: expected text or json", self.log.format)));
         }
         if let Some(control) = &self.control
-            && control.token.trim().is_empty()
+            && control.token.is_blank()
         {
             return Err(("control.token".into(), "must not be empty".into()));
+        }
+        if self.sip.registration_expires == 0 {
+            return Err(("sip.registration_expires".into(), "must be at least 1 (0 would unregister)".into()));
         }
         if self.calls.max_concurrent == 0 {
             return Err(("calls.max_concurrent".into(), "must be at least 1".into()));
@@ -451,6 +462,12 @@ impl Config {
                     }
                 }
                 Handler::Echo => {}
+            }
+            if p.answer_delay_ms > Self::MAX_ANSWER_DELAY_MS {
+                return Err((
+                    key("answerDelayMs"),
+                    format!("{} is more than {} (callers and carriers give up long before)", p.answer_delay_ms, Self::MAX_ANSWER_DELAY_MS),
+                ));
             }
             if p.max_calls == Some(0) {
                 return Err((key("maxCalls"), "must be at least 1".into()));

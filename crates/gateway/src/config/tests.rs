@@ -28,8 +28,8 @@ fn the_example_file_loads() {
     let text = std::fs::read_to_string(&path).expect("example file");
     let c = Config::from_text(&path, &text, env).expect("the example is valid");
     assert_eq!(c.sip.listen.to_string(), "0.0.0.0:5060");
-    assert_eq!(c.control.as_ref().map(|c| c.token.as_str()), Some("t0ken"));
-    assert_eq!(c.phones[0].password, "pw\"1", "secrets with quotes survive expansion");
+    assert_eq!(c.control.as_ref().map(|c| c.token.expose()), Some("t0ken"));
+    assert_eq!(c.phones[0].password.expose(), "pw\"1", "secrets with quotes survive expansion");
     assert_eq!(c.rtp.ports(), Ok((20_000, 29_999)));
     assert_eq!(c.rtp.capacity(), 5_000);
     assert_eq!(c.assistants[0].first_message, "Hello! How can I help?");

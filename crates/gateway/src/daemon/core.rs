@@ -56,6 +56,8 @@ pub struct Phone {
     /// Its account at the endpoint.
     pub account: Option<AccountId>,
     handler: Handler,
+    /// The audio of a `play:` handler, read once at start-up (8 kHz).
+    play: Option<Arc<[i16]>>,
     codec: Codec,
     active: u32,
 }
@@ -83,6 +85,9 @@ struct Call {
     sockets: Option<(std::net::UdpSocket, std::net::UdpSocket)>,
     media: Option<mpsc::Sender<MediaCommand>>,
     ring_deadline: Option<Instant>,
+    /// An inbound call ringing before it is answered (`answerDelayMs`): when, and the SDP
+    /// answer (or offer) ready for the 200 with what it negotiated.
+    answer_at: Option<(Instant, Vec<u8>, Option<Negotiated>)>,
     end_deadline: Instant,
     sip_call_id: String,
     status: Option<u16>,
@@ -133,7 +138,12 @@ impl Core {
             };
             allowed.extend(targets.iter().map(|t| t.addr.ip()));
             let codec = if p.codec.eq_ignore_ascii_case("ulaw") { Codec::Pcmu } else { Codec::Pcma };
-            phones.push(Phone { config: p.clone(), url, targets, resolve_error, account: None, handler: Handler::parse(&p.handler)?, codec, active: 0 });
+            let handler = Handler::parse(&p.handler)?;
+            let play = match &handler {
+                Handler::Play(path) => Some(load_play(path)?),
+                _ => None,
+            };
+            phones.push(Phone { config: p.clone(), url, targets, resolve_error, account: None, handler, play, codec, active: 0 });
         }
         Ok(Core {
             endpoint,
@@ -169,7 +179,7 @@ impl Core {
                 proxy: target.addr,
                 transport: target.transport.clone(),
                 username: phone.config.sip_login.clone(),
-                password: phone.config.password.clone(),
+                password: phone.config.password.expose().to_owned(),
                 register: phone.config.register,
                 expires: self.config.sip.registration_expires,
                 keepalive: keepalive.filter(|_| phone.config.register),
@@ -212,7 +222,7 @@ impl Core {
 
     /// The next instant a call needs attention (ring timeout, maximum duration).
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.calls.values().flat_map(|c| [c.ring_deadline, Some(c.end_deadline)]).flatten().min()
+        self.calls.values().flat_map(|c| [c.ring_deadline, c.answer_at.as_ref().map(|a| a.0), Some(c.end_deadline)]).flatten().min()
     }
 
     fn new_id(&mut self) -> String {
@@ -365,6 +375,7 @@ impl Core {
                 sockets: Some(sockets),
                 media: None,
                 ring_deadline: None,
+                answer_at: None,
                 end_deadline: now + Duration::from_secs(self.config.calls.max_duration_secs),
                 sip_call_id: call.call_id.clone(),
                 status: None,
@@ -374,7 +385,21 @@ impl Core {
         self.by_id.insert(id, leg);
         self.metrics.active_calls.set(self.active_calls() as i64);
         let _ = self.endpoint.ring(now, leg, None);
-        let _ = self.endpoint.answer(now, leg, our_sdp.to_string().as_bytes());
+        let delay = Duration::from_millis(self.phones[index].config.answer_delay_ms);
+        let body = our_sdp.to_string().into_bytes();
+        if delay.is_zero() {
+            self.answer(now, leg, &body, negotiated);
+        } else if let Some(c) = self.calls.get_mut(&leg) {
+            c.answer_at = Some((now + delay, body, negotiated));
+        }
+    }
+
+    /// Sends the 200 of an inbound call and starts its media.
+    fn answer(&mut self, now: Instant, leg: LegId, sdp: &[u8], negotiated: Option<Negotiated>) {
+        if let Err(e) = self.endpoint.answer(now, leg, sdp) {
+            warn!(%leg, error = %e, "cannot answer");
+            return;
+        }
         self.answered(leg);
         // Media flows from the 200 OK on (not from the ACK).
         if let Some(n) = negotiated {
@@ -462,20 +487,11 @@ impl Core {
         let config = self.media_config(&n);
         let Some(call) = self.calls.get_mut(&leg) else { return };
         let Some((rtp, rtcp)) = call.sockets.take() else { return };
-        let handler = match &self.phones[call.phone].handler {
-            Handler::Echo => MediaHandler::Echo,
-            Handler::Play(path) => match std::fs::read(path)
-                .map_err(|e| e.to_string())
-                .and_then(|b| happ_fixtures::Audio::from_wav(&b).map_err(|e| e.to_string()))
-                .and_then(|a| a.resampled(8_000).map_err(|e| e.to_string()))
-            {
-                Ok(audio) => MediaHandler::Play { samples: audio.samples, position: 0 },
-                Err(e) => {
-                    warn!(%leg, file = %path.display(), error = %e, "cannot play the file: silence instead");
-                    MediaHandler::Silence
-                }
-            },
-            Handler::Assistant => MediaHandler::Silence,
+        let phone = &self.phones[call.phone];
+        let handler = match (&phone.handler, &phone.play) {
+            (Handler::Echo, _) => MediaHandler::Echo,
+            (Handler::Play(_), Some(samples)) => MediaHandler::Play { samples: samples.clone(), position: 0 },
+            _ => MediaHandler::Silence,
         };
         let mut session = match MediaSession::new(config, Instant::now()) {
             Ok(s) => s,
@@ -606,6 +622,12 @@ impl Core {
 
     /// Ring timeouts and maximum durations.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let answers: Vec<LegId> = self.calls.iter().filter(|(_, c)| c.answer_at.as_ref().is_some_and(|a| a.0 <= now)).map(|(leg, _)| *leg).collect();
+        for leg in answers {
+            if let Some((_, sdp, negotiated)) = self.calls.get_mut(&leg).and_then(|c| c.answer_at.take()) {
+                self.answer(now, leg, &sdp, negotiated);
+            }
+        }
         let due: Vec<(LegId, bool)> = self
             .calls
             .iter()
@@ -692,6 +714,7 @@ impl Core {
             sockets: Some(sockets),
             media: None,
             ring_deadline: Some(now + Duration::from_secs(self.config.calls.ring_timeout_secs)),
+            answer_at: None,
             end_deadline: now + Duration::from_secs(self.config.calls.max_duration_secs),
             sip_call_id: self.endpoint.leg_call_id(leg).unwrap_or_default().to_owned(),
             status: None,
@@ -806,6 +829,13 @@ impl Core {
             })
             .collect()
     }
+}
+
+/// Reads a `play:` file as 8 kHz samples.
+fn load_play(path: &std::path::Path) -> Result<Arc<[i16]>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let audio = happ_fixtures::Audio::from_wav(&bytes).and_then(|a| a.resampled(8_000)).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(audio.samples.into())
 }
 
 fn law_of(codec: Codec) -> Law {

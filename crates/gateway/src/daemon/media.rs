@@ -21,7 +21,12 @@ pub enum Handler {
     /// Sends the caller's audio back.
     Echo,
     /// Plays these 8 kHz samples, then asks for a hangup.
-    Play { samples: Vec<i16>, position: usize },
+    Play {
+        /// The whole file, shared by the phone's calls.
+        samples: std::sync::Arc<[i16]>,
+        /// The next sample to send.
+        position: usize,
+    },
     /// Silence (while the assistant bridge does not exist).
     Silence,
 }

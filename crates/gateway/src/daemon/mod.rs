@@ -67,11 +67,7 @@ pub async fn resolve_phones(config: &Config, dns: &Dns) -> Vec<Result<Vec<Target
         let url = TelephonyUrl::parse(&p.telephony_url)?;
         dns.resolve(&url).await
     });
-    let mut out = Vec::new();
-    for lookup in lookups {
-        out.push(lookup.await);
-    }
-    out
+    futures_util::future::join_all(lookups).await
 }
 
 /// The address to advertise: the configured public one, the listen address when it is
@@ -139,7 +135,7 @@ pub async fn run(config: Config) -> Result<(), String> {
         let listener =
             tokio::net::TcpListener::bind(control.listen).await.map_err(|e| format!("cannot listen for the control API on {}: {e}", control.listen))?;
         info!(listen = %control.listen, "control API listening");
-        tokio::spawn(crate::control::serve(listener, shared, control.token.clone()));
+        tokio::spawn(crate::control::serve(listener, shared, control.token.expose().to_owned()));
     }
     core.start(Instant::now());
     ready.store(true, Ordering::Relaxed);

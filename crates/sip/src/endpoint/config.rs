@@ -45,7 +45,7 @@ impl Default for EndpointConfig {
 }
 
 /// A SIP identity: the phone's login at its provider.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AccountConfig {
     /// The address of record, `sip:login@domain` (From and To of REGISTER, From of our calls).
     pub aor: Uri,
@@ -67,4 +67,22 @@ pub struct AccountConfig {
     pub keepalive: Option<Duration>,
     /// The user part of our Contact.
     pub contact_user: String,
+}
+
+impl std::fmt::Debug for AccountConfig {
+    /// Everything but the password (STYLE.md, rule 12).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountConfig")
+            .field("aor", &self.aor)
+            .field("display_name", &self.display_name)
+            .field("proxy", &self.proxy)
+            .field("transport", &self.transport)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("register", &self.register)
+            .field("expires", &self.expires)
+            .field("keepalive", &self.keepalive)
+            .field("contact_user", &self.contact_user)
+            .finish()
+    }
 }

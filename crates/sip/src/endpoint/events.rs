@@ -170,6 +170,9 @@ pub struct EndpointStats {
     pub retransmissions: u64,
     /// Transactions that timed out.
     pub timeouts: u64,
+    /// Registrations accepted by a registrar (2xx to a REGISTER that binds: first ones and
+    /// refreshes).
+    pub registrations: u64,
     /// Live transactions.
     pub transactions: u64,
     /// Live call legs.

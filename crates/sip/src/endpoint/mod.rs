@@ -352,7 +352,19 @@ impl Endpoint {
         }
         let message = match parse(bytes) {
             Ok(m) => m,
-            Err(_) => {
+            Err(e) => {
+                if let Some(head) = e.request_head()
+                    && head.method != Method::Ack
+                    && let Ok(via) = head.headers.top_via()
+                {
+                    // Only the body is wrong: a request gets a 400 (RFC 3261 §18.3).
+                    self.stats.bad_requests += 1;
+                    let dest = response_destination(&transport, source, &via);
+                    let mut response = Response::for_request(head, 400, &format!("Bad Request ({})", e.reason()), Some(&self.ids.tag()));
+                    self.decorate(&mut response);
+                    self.send(transport, dest, response.encode());
+                    return;
+                }
                 // Without a parseable message there is no Via to answer to (RFC 3261 §18.3).
                 self.stats.unparseable += 1;
                 return;

@@ -273,6 +273,7 @@ impl Endpoint {
             .or_else(|| response.headers.number(&HeaderName::Expires))
             .unwrap_or(account.expires);
         account.bound = Some(contact.clone());
+        self.stats.registrations += 1;
         // Behind NAT: learn the address the registrar saw and register it instead.
         let seen = response.headers.top_via().ok().and_then(|via| {
             let ip: IpAddr = via.received()?.parse().ok()?;

@@ -29,16 +29,25 @@ pub use uri::{Host, Scheme, Uri};
 #[error("{reason}")]
 pub struct ParseError {
     reason: String,
+    /// A request whose head parsed but whose body did not (shorter than its Content-Length,
+    /// or a bad Content-Length), without the body: enough to answer it with a 400, as
+    /// RFC 3261 §18.3 asks for requests (a bad response is discarded).
+    head: Option<Box<Request>>,
 }
 
 impl ParseError {
     pub(crate) fn new(reason: impl Into<String>) -> ParseError {
-        ParseError { reason: reason.into() }
+        ParseError { reason: reason.into(), head: None }
     }
 
     /// The reason.
     pub fn reason(&self) -> &str {
         &self.reason
+    }
+
+    /// The request without its body, when only the body was at fault.
+    pub fn request_head(&self) -> Option<&Request> {
+        self.head.as_deref()
     }
 }
 
@@ -145,16 +154,23 @@ pub fn parse(bytes: &[u8]) -> Result<Message, ParseError> {
     }
     let rest = &bytes[end..];
     let body = match headers.get(&HeaderName::ContentLength) {
-        Some(v) => {
-            let n: usize = v.trim().parse().map_err(|_| ParseError::new(format!("bad Content-Length {v:?}")))?;
-            if n > rest.len() {
-                return Err(ParseError::new(format!("body shorter than Content-Length ({} < {n})", rest.len())));
-            }
-            rest[..n].to_vec()
-        }
-        None => rest.to_vec(),
+        Some(v) => match v.trim().parse::<usize>() {
+            Ok(n) if n <= rest.len() => Ok(rest[..n].to_vec()),
+            Ok(n) => Err(format!("body shorter than Content-Length ({} < {n})", rest.len())),
+            Err(_) => Err(format!("bad Content-Length {v:?}")),
+        },
+        None => Ok(rest.to_vec()),
     };
-    parse_start(start, headers, body)
+    match body {
+        Ok(body) => parse_start(start, headers, body),
+        Err(reason) => {
+            let head = match parse_start(start, headers, Vec::new()) {
+                Ok(Message::Request(r)) => Some(Box::new(r)),
+                _ => None,
+            };
+            Err(ParseError { reason, head })
+        }
+    }
 }
 
 fn parse_start(start: &str, headers: Headers, body: Vec<u8>) -> Result<Message, ParseError> {

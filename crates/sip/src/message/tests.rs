@@ -96,6 +96,10 @@ fn content_length_governs_the_body() {
     // A body shorter than announced is an error.
     let e = parse(format!("{base}Content-Length: 50\r\n\r\nhello").as_bytes()).expect_err("truncated");
     assert!(e.reason().contains("shorter than Content-Length"), "{e}");
+    // The head of such a request is kept, to answer it with a 400; not that of a response.
+    assert_eq!(e.request_head().map(|r| (r.method.clone(), r.body.len())), Some((Method::Message, 0)));
+    let response = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nContent-Length: 9\r\n\r\nab";
+    assert!(parse(response.as_bytes()).expect_err("truncated").request_head().is_none());
     // No Content-Length: the rest is the body.
     assert_eq!(request(&format!("{base}\r\nabc")).body, b"abc");
     assert!(parse(format!("{base}Content-Length: x\r\n\r\n").as_bytes()).is_err());

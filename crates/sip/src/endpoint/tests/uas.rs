@@ -281,11 +281,17 @@ fn requests_outside_any_dialog_and_bad_requests() {
     let sent = h.take_sent();
     assert_eq!(response(&sent[0].2).status, 400);
     assert!(response(&sent[0].2).reason.contains("missing Call-ID"));
-    // Garbage is dropped and counted.
+    // A datagram whose body is shorter than its Content-Length: 400 (RFC 3261 §18.3).
+    h.recv(&options.replace("Content-Length: 0\r\n\r\n", "Content-Length: 99\r\n\r\nshort").replace("z9hG4bKo1", "z9hG4bKo3"));
+    let sent = h.take_sent();
+    assert_eq!(response(&sent[0].2).status, 400);
+    assert!(response(&sent[0].2).reason.contains("shorter than Content-Length"), "{}", response(&sent[0].2).reason);
+    // Garbage is dropped and counted, and so is a truncated response.
     h.recv("this is not SIP");
+    h.recv("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKzz\r\nContent-Length: 10\r\n\r\nab");
     assert!(h.take_sent().is_empty());
     let s = h.ep.stats();
-    assert_eq!((s.bad_requests, s.unparseable), (1, 1));
+    assert_eq!((s.bad_requests, s.unparseable), (2, 2));
 }
 
 #[test]
