@@ -253,7 +253,8 @@ impl Kamailio {
 
     /// The contact addresses registered for `user` (none if not registered).
     pub fn registered(&self, user: &str) -> Result<Vec<String>, Error> {
-        let out = self.rpc(&["ul.lookup", "location", user])?;
+        // `s:` keeps kamcmd from sending a numeric user name ("1001") as an integer.
+        let out = self.rpc(&["ul.lookup", "location", &format!("s:{user}")])?;
         if out.contains("AOR not found") {
             return Ok(Vec::new());
         }

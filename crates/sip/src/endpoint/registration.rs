@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use super::{AccountConfig, AccountId, Endpoint, EndpointError, Event, Owner, RegistrationState, Wake};
 use crate::framing::PING;
-use crate::message::{HeaderName, NameAddr, Response, Uri};
+use crate::message::{HeaderName, NameAddr, Response, Transport, Uri};
 
 /// Most challenges answered for one REGISTER before giving up, whatever the server says.
 const MAX_AUTH_ROUNDS: u32 = 3;
@@ -279,9 +279,13 @@ impl Endpoint {
             let ip: IpAddr = via.received()?.parse().ok()?;
             Some(SocketAddr::new(ip, via.rport().flatten().unwrap_or(self.config.local.port())))
         });
+        // Over TCP the registrar sees the connection's ephemeral port, not our listening one:
+        // only a different address means NAT (and then the connection's mapping is all that
+        // reaches us, kept open by the keep-alives).
+        let moved = |seen: SocketAddr| if account.config.transport == Transport::Tcp { seen.ip() != at.ip() } else { seen != at };
         if self.config.public.is_none()
             && let Some(seen) = seen
-            && seen != at
+            && moved(seen)
         {
             if let Some(account) = self.accounts.get_mut(&id) {
                 account.learned = Some(seen);

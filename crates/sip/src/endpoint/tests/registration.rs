@@ -249,6 +249,35 @@ fn nat_address_seen_by_the_registrar_is_registered_and_the_old_binding_removed()
 }
 
 #[test]
+fn over_tcp_only_another_address_means_nat() {
+    let mut h = Harness::new();
+    let reply = |h: &mut Harness, request: &Request, received: &str| {
+        let mut r = Response::for_request(request, 200, "OK", Some("reg"));
+        let mut via = r.headers.top_via().expect("via");
+        via.params.set("received", Some(received));
+        // The connection's ephemeral port, not our listening one.
+        via.params.set("rport", Some("41234"));
+        r.headers.set_top_via(&via);
+        r.headers.push(HeaderName::Contact, format!("{};expires=120", request.headers.get(&HeaderName::Contact).expect("contact")));
+        h.recv_from(Transport::Tcp, REGISTRAR.parse().expect("addr"), &String::from_utf8(r.encode()).expect("utf-8"));
+    };
+    let id = h.ep.add_account(h.now, AccountConfig { transport: Transport::Tcp, ..account_config(120) });
+    h.drain();
+    let first = one_register(&mut h);
+    reply(&mut h, &first, "127.0.0.1");
+    assert!(registers(&mut h).is_empty(), "same address, another port: registered as it is");
+    let state = h.ep.registration(id);
+    assert!(matches!(state, Some(RegistrationState::Registered { contact, .. }) if contact == "sip:1001@127.0.0.1:5060;transport=tcp"), "{state:?}");
+    // Let the refresh go, answered from behind a NAT: the connection's mapping is registered.
+    h.advance(Duration::from_secs(60));
+    let refresh = one_register(&mut h);
+    reply(&mut h, &refresh, "203.0.113.5");
+    let again = one_register(&mut h);
+    let contacts = again.headers.name_addrs(&HeaderName::Contact).expect("contacts");
+    assert_eq!(contacts[0].uri.to_string(), "sip:1001@203.0.113.5:41234;transport=tcp");
+}
+
+#[test]
 fn unregister_and_remove() {
     let mut h = Harness::new();
     let (id, _) = registered(&mut h);
