@@ -12,7 +12,9 @@ use std::thread;
 use std::time::Duration;
 
 use happ_sip::digest::Algorithm;
+use happ_testkit::dns::{Answer, DnsServer};
 use happ_testkit::kamailio::{Kamailio, KamailioConfig, WrongPassword};
+use happ_testkit::ports::free_port;
 use happ_testkit::sipp::Sipp;
 use support::{Gateway, Phone, Setup, eventually};
 
@@ -158,4 +160,43 @@ fn check_shows_what_would_register() {
     let out = Command::new(support::binary()).args(["check", "--config"]).arg(&config).env_remove("PW").output().expect("check runs");
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("PW"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_telephony_url_without_a_port_is_found_by_dns_srv() {
+    let k = kamailio(KamailioConfig::with_users(&USERS[..2]));
+    let port = k.addr().port();
+    let srv = || Answer::Srv { priority: 10, weight: 5, port, target: "registrar.voip.test.".into() };
+    let dns = DnsServer::start(vec![
+        ("_sip._udp.voip.test.", srv()),
+        ("_sip._tcp.voip.test.", srv()),
+        ("registrar.voip.test.", Answer::A(std::net::Ipv4Addr::LOCALHOST)),
+    ])
+    .expect("DNS server");
+    let setup = Setup { dns_servers: vec![dns.addr()], ..Setup::with_phones(vec![phone(0, "voip.test"), phone(1, "voip.test;transport=tcp")]) };
+    let gw = Gateway::start(&setup);
+    all_registered(&gw);
+    assert_eq!(gw.phone("+493001001")["targets"], serde_json::json!([format!("127.0.0.1:{port} (UDP)")]));
+    assert_eq!(gw.phone("+493001002")["targets"], serde_json::json!([format!("127.0.0.1:{port} (TCP)")]));
+    assert!(k.registered("1002").expect("ul.lookup")[0].ends_with(";transport=tcp"));
+    let asked = dns.asked();
+    assert!(asked.contains(&"SRV _sip._udp.voip.test.".to_owned()) && asked.contains(&"SRV _sip._tcp.voip.test.".to_owned()), "{asked:?}");
+    // The From and To of the REGISTER keep the domain, not the address it resolved to.
+    assert_eq!(gw.phone("+493001001")["telephonyUrl"], "voip.test");
+}
+
+#[test]
+fn a_phone_whose_registrar_does_not_resolve_yet_starts_when_dns_answers() {
+    let k = kamailio(KamailioConfig::with_users(&USERS[..1]));
+    let dns_port = free_port(1);
+    let url = format!("registrar.voip.test:{}", k.addr().port());
+    let setup = Setup { dns_servers: vec![([127, 0, 0, 1], dns_port).into()], ..Setup::with_phones(vec![phone(0, &url)]) };
+    let gw = Gateway::start(&setup);
+    let p = gw.phone("+493001001");
+    assert_eq!(p["state"], "unresolved", "{p}");
+    assert!(p["lastError"].as_str().is_some_and(|e| e.contains("registrar.voip.test")), "{p}");
+    // The DNS server comes up; the next lookup finds the registrar.
+    let _dns = DnsServer::start_on(dns_port, vec![("registrar.voip.test.", Answer::A(std::net::Ipv4Addr::LOCALHOST))]).expect("DNS server");
+    eventually("registered once DNS answers", Duration::from_secs(40), || (state(&gw, "+493001001") == "registered").then_some(()));
+    assert_eq!(k.registered("1001").expect("ul.lookup").len(), 1);
 }

@@ -1,8 +1,10 @@
-//! Test support: pcap files (to feed SIPp and to check captures) and the fixture captures.
+//! Test support: pcap files (to feed SIPp and to check captures), the fixture captures, and the
+//! real peers of the tests (Kamailio, SIPp, a DNS server).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod captures;
+pub mod dns;
 pub mod kamailio;
 pub mod pcap;
 pub mod ports;

@@ -164,31 +164,67 @@ impl Core {
         })
     }
 
-    /// Adds every phone's account to the endpoint: registration starts for those that register.
+    /// Adds every resolved phone's account to the endpoint: registration starts for those
+    /// that register. The others wait for [`resolved`](Self::resolved).
     pub fn start(&mut self, now: Instant) {
-        let keepalive = (self.config.sip.keepalive_secs > 0).then(|| Duration::from_secs(self.config.sip.keepalive_secs));
-        for phone in &mut self.phones {
-            let Some(target) = phone.targets.first() else {
-                warn!(phone = %Masked(&phone.config.phone_number), error = ?phone.resolve_error, "phone not started: its telephonyUrl did not resolve");
-                continue;
-            };
-            let aor = Uri::sip(Some(&phone.config.sip_login), phone.url.host.clone(), phone.url.port);
-            let account = AccountConfig {
-                aor,
-                display_name: phone.config.display_name.clone(),
-                proxy: target.addr,
-                transport: target.transport.clone(),
-                username: phone.config.sip_login.clone(),
-                password: phone.config.password.expose().to_owned(),
-                register: phone.config.register,
-                expires: self.config.sip.registration_expires,
-                keepalive: keepalive.filter(|_| phone.config.register),
-                contact_user: phone.config.sip_login.clone(),
-            };
-            info!(phone = %Masked(&phone.config.phone_number), registrar = %target.addr, transport = %target.transport, register = phone.config.register, "phone started");
-            phone.account = Some(self.endpoint.add_account(now, account));
+        for index in 0..self.phones.len() {
+            let phone = &self.phones[index];
+            if phone.targets.is_empty() {
+                warn!(phone = %Masked(&phone.config.phone_number), error = ?phone.resolve_error, "phone not started yet: its telephonyUrl did not resolve");
+            } else {
+                self.start_phone(now, index);
+            }
         }
         self.update_registration_metrics();
+    }
+
+    fn start_phone(&mut self, now: Instant, index: usize) {
+        let keepalive = (self.config.sip.keepalive_secs > 0).then(|| Duration::from_secs(self.config.sip.keepalive_secs));
+        let expires = self.config.sip.registration_expires;
+        let phone = &mut self.phones[index];
+        let Some(target) = phone.targets.first() else { return };
+        let aor = Uri::sip(Some(&phone.config.sip_login), phone.url.host.clone(), phone.url.port);
+        let account = AccountConfig {
+            aor,
+            display_name: phone.config.display_name.clone(),
+            proxy: target.addr,
+            transport: target.transport.clone(),
+            username: phone.config.sip_login.clone(),
+            password: phone.config.password.expose().to_owned(),
+            register: phone.config.register,
+            expires,
+            keepalive: keepalive.filter(|_| phone.config.register),
+            contact_user: phone.config.sip_login.clone(),
+        };
+        info!(phone = %Masked(&phone.config.phone_number), registrar = %target.addr, transport = %target.transport, register = phone.config.register, "phone started");
+        phone.account = Some(self.endpoint.add_account(now, account));
+    }
+
+    /// The phones whose telephonyUrl has not resolved yet, to look up again.
+    pub fn unresolved(&self) -> Vec<(usize, TelephonyUrl)> {
+        self.phones.iter().enumerate().filter(|(_, p)| p.account.is_none()).map(|(i, p)| (i, p.url.clone())).collect()
+    }
+
+    /// The outcome of looking phone `index` up again: started when it resolved.
+    pub fn resolved(&mut self, now: Instant, index: usize, result: Result<Vec<Target>, String>) {
+        let Some(phone) = self.phones.get_mut(index) else { return };
+        if phone.account.is_some() {
+            return;
+        }
+        match result {
+            Ok(targets) if !targets.is_empty() => {
+                self.allowed.extend(targets.iter().map(|t| t.addr.ip()));
+                phone.targets = targets;
+                phone.resolve_error = None;
+                self.start_phone(now, index);
+                self.update_registration_metrics();
+            }
+            Ok(_) => phone.resolve_error = Some("no address".into()),
+            Err(e) => {
+                warn!(phone = %Masked(&phone.config.phone_number), error = %e, "telephonyUrl still does not resolve");
+                phone.resolve_error = Some(e);
+            }
+        }
     }
 
     fn update_registration_metrics(&self) {
@@ -253,6 +289,11 @@ impl Core {
                     }
                 }
                 self.update_registration_metrics();
+            }
+            Event::Challenged { account, method, status, realm, algorithm, stale } => {
+                if let Some(phone) = self.phones.iter().find(|p| p.account == Some(account)) {
+                    info!(phone = %Masked(&phone.config.phone_number), %method, status, %realm, %algorithm, stale, "authentication challenge");
+                }
             }
             Event::IncomingCall(call) => self.incoming_call(now, *call),
             Event::CallProgress { leg, status, sdp, .. } => {

@@ -50,6 +50,10 @@ pub enum ControlCommand {
 /// How long unregistration may take at shutdown.
 const UNREGISTER_WAIT: Duration = Duration::from_secs(5);
 
+/// First and longest wait before looking up again a telephonyUrl that did not resolve (DNS
+/// down at start-up must not leave a phone dead until a restart).
+const RESOLVE_RETRY: (Duration, Duration) = (Duration::from_secs(5), Duration::from_secs(60));
+
 /// A random seed from the OS.
 pub fn seed() -> u64 {
     let mut b = [0u8; 8];
@@ -104,7 +108,7 @@ pub struct Shared {
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(config: Config) -> Result<(), String> {
     let seed = seed();
-    let dns = Dns::new(&config.sip.dns_servers)?;
+    let dns = Arc::new(Dns::new(&config.sip.dns_servers)?);
     let resolved = resolve_phones(&config, &dns).await;
     for (p, r) in config.phones.iter().zip(&resolved) {
         if let Err(e) = r {
@@ -128,6 +132,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     let (notes_tx, mut notes) = mpsc::channel::<MediaNote>(1024);
     let (commands_tx, mut commands) = mpsc::channel::<ControlCommand>(64);
     let (tcp_tx, mut tcp_in) = mpsc::channel::<TcpIn>(1024);
+    let (lookups_tx, mut lookups) = mpsc::channel::<(usize, Result<Vec<Target>, String>)>(64);
     let mut core = Core::new(config.clone(), endpoint, resolved, advertised, notes_tx, metrics.clone(), seed ^ 0x5851_F42D_4C95_7F2D)?;
     let ready = Arc::new(AtomicBool::new(false));
     if let Some(control) = &config.control {
@@ -145,9 +150,12 @@ pub async fn run(config: Config) -> Result<(), String> {
     let mut buf = vec![0u8; 65_536];
     let mut drain_until: Option<Instant> = None;
     let mut unregister_until: Option<Instant> = None;
+    let mut resolve_delay = RESOLVE_RETRY.0;
+    let mut resolve_at = (!core.unresolved().is_empty()).then(|| Instant::now() + resolve_delay);
+    let mut lookups_in_flight = 0usize;
     pump(&mut core, &udp, &mut conns, &tcp_tx).await;
     loop {
-        let deadlines = [core.endpoint.poll_timeout(), core.next_deadline(), drain_until, unregister_until];
+        let deadlines = [core.endpoint.poll_timeout(), core.next_deadline(), drain_until, unregister_until, resolve_at];
         let wake = deadlines.into_iter().flatten().min().unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             r = udp.recv_from(&mut buf) => match r {
@@ -169,11 +177,29 @@ pub async fn run(config: Config) -> Result<(), String> {
                 }
             },
             Some(note) = notes.recv() => core.handle_note(Instant::now(), note),
+            Some((index, result)) = lookups.recv() => {
+                lookups_in_flight -= 1;
+                core.resolved(Instant::now(), index, result);
+                if lookups_in_flight == 0 && !core.unresolved().is_empty() {
+                    resolve_delay = (resolve_delay * 2).min(RESOLVE_RETRY.1);
+                    resolve_at = Some(Instant::now() + resolve_delay);
+                }
+            }
             Some(command) = commands.recv() => control(&mut core, command),
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
                 let now = Instant::now();
                 core.endpoint.handle_timeout(now);
                 core.handle_timeout(now);
+                if resolve_at.is_some_and(|at| at <= now) {
+                    resolve_at = None;
+                    for (index, url) in core.unresolved() {
+                        lookups_in_flight += 1;
+                        let (dns, tx) = (dns.clone(), lookups_tx.clone());
+                        tokio::spawn(async move {
+                            let _ = tx.send((index, dns.resolve(&url).await)).await;
+                        });
+                    }
+                }
             }
             _ = tokio::signal::ctrl_c(), if drain_until.is_none() => {
                 drain_until = Some(start_drain(&mut core, &config, &ready));

@@ -93,12 +93,23 @@ pub struct Setup {
     pub inactivity_secs: u64,
     /// RTP port pairs in the range.
     pub rtp_pairs: u16,
+    /// `sip.dns_servers`.
+    pub dns_servers: Vec<SocketAddr>,
 }
 
 impl Setup {
     /// These phones, with defaults for the rest.
     pub fn with_phones(phones: Vec<Phone>) -> Setup {
-        Setup { phones, max_concurrent: 10, ring_timeout_secs: 30, drain_secs: 10, registration_expires: 300, inactivity_secs: 30, rtp_pairs: 4 }
+        Setup {
+            phones,
+            max_concurrent: 10,
+            ring_timeout_secs: 30,
+            drain_secs: 10,
+            registration_expires: 300,
+            inactivity_secs: 30,
+            rtp_pairs: 4,
+            dns_servers: Vec::new(),
+        }
     }
 }
 
@@ -260,12 +271,13 @@ impl Drop for Gateway {
 
 fn config_text(setup: &Setup, sip_port: u16, control_port: u16, rtp: u16) -> String {
     let mut t = format!(
-        "[sip]\nlisten = \"127.0.0.1:{sip_port}\"\nregistration_expires = {}\nkeepalive_secs = 10\n\n\
+        "[sip]\nlisten = \"127.0.0.1:{sip_port}\"\nregistration_expires = {}\nkeepalive_secs = 10\ndns_servers = [{}]\n\n\
          [rtp]\nbind = \"127.0.0.1\"\nport_range = \"{rtp}-{}\"\ninactivity_secs = {}\n\n\
          [control]\nlisten = \"127.0.0.1:{control_port}\"\ntoken = \"${{GATEWAY_CONTROL_TOKEN}}\"\n\n\
          [calls]\nmax_concurrent = {}\nring_timeout_secs = {}\ndrain_secs = {}\n\n\
          [log]\nlevel = \"info,happ_gateway=debug,happ_sip=debug\"\n",
         setup.registration_expires,
+        setup.dns_servers.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", "),
         rtp + setup.rtp_pairs * 2 - 1,
         setup.inactivity_secs,
         setup.max_concurrent,

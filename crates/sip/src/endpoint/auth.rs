@@ -4,7 +4,7 @@
 //! the request after a challenge answers it; later requests reuse it pre-emptively with the next
 //! nonce count, so a BYE to the same proxy is not challenged again.
 
-use super::{AccountId, Endpoint};
+use super::{AccountId, Endpoint, Event};
 use crate::digest::{Challenge, DigestClient, Login, RequestParts};
 use crate::message::{HeaderName, Request, Response};
 
@@ -42,6 +42,15 @@ impl Endpoint {
         let account = self.accounts.get_mut(&id).ok_or("unknown account")?;
         account.auth.fresh = Some((challenge.clone(), proxy));
         account.auth.last = Some((challenge.realm.clone(), proxy));
+        let method = response.headers.cseq().map(|c| c.method.as_str().to_owned()).unwrap_or_default();
+        self.events.push_back(Event::Challenged {
+            account: id,
+            method,
+            status: response.status,
+            realm: challenge.realm.clone(),
+            algorithm: challenge.algorithm.as_str().to_owned(),
+            stale: challenge.stale,
+        });
         Ok(challenge)
     }
 

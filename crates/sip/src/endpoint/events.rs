@@ -86,6 +86,23 @@ pub enum Event {
         /// Its new state.
         state: RegistrationState,
     },
+    /// A registrar or proxy challenged one of an account's requests (401 or 407), for the
+    /// log: which realm and algorithm it asked for is what an operator needs when credentials
+    /// that work elsewhere fail here.
+    Challenged {
+        /// The account.
+        account: AccountId,
+        /// The method challenged.
+        method: String,
+        /// 401 or 407.
+        status: u16,
+        /// The realm.
+        realm: String,
+        /// The algorithm asked for.
+        algorithm: String,
+        /// Whether only the nonce had expired.
+        stale: bool,
+    },
     /// A new inbound call: ring it, answer it or reject it.
     IncomingCall(Box<IncomingCall>),
     /// A provisional response to our INVITE (180 Ringing, 183 with early media).
