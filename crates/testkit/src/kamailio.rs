@@ -77,6 +77,10 @@ pub struct KamailioConfig {
     pub log_level: u8,
     /// Port for UDP and TCP; a free one unless set.
     pub port: Option<u16>,
+    /// Users not in [`users`](Self::users) authenticate with this prefix followed by their
+    /// name: for load tests with thousands of users, more than Kamailio's configuration can
+    /// list. Same characters as a password.
+    pub password_prefix: Option<String>,
 }
 
 impl Default for KamailioConfig {
@@ -93,6 +97,7 @@ impl Default for KamailioConfig {
             nonce_expire: 300,
             log_level: 2,
             port: None,
+            password_prefix: None,
         }
     }
 }
@@ -112,6 +117,11 @@ impl KamailioConfig {
             if !safe_literal(password) {
                 return bad("password of", user);
             }
+        }
+        if let Some(prefix) = &self.password_prefix
+            && !safe_literal(prefix)
+        {
+            return bad("password_prefix", prefix);
         }
         if !safe_literal(&self.realm) {
             return bad("realm", &self.realm);
@@ -308,6 +318,9 @@ impl Kamailio {
         let mut defines = Vec::new();
         if let Some(target) = c.outbound_target {
             defines.push(format!("#!define OUTBOUND_TARGET \"sip:{target};transport={}\"", c.outbound_transport.uri_param()));
+        }
+        if let Some(prefix) = &c.password_prefix {
+            defines.push(format!("#!define PASSWORD_PREFIX \"{prefix}\""));
         }
         if c.wrong_password == WrongPassword::Forbidden {
             defines.push("#!define WRONG_PASSWORD_403".to_owned());

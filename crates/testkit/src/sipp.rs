@@ -146,6 +146,7 @@ pub struct Sipp {
     sets: Vec<(String, String)>,
     timeout: Duration,
     rtp_echo: bool,
+    trace_messages: bool,
     extra: Vec<String>,
     digest: Option<(String, String)>,
 }
@@ -185,6 +186,7 @@ impl Sipp {
             sets: Vec::new(),
             timeout: Duration::from_secs(25),
             rtp_echo: false,
+            trace_messages: true,
             extra: Vec::new(),
             digest: None,
         }
@@ -281,6 +283,13 @@ impl Sipp {
     /// a little later if it is still running. 25 s unless set.
     pub fn timeout(mut self, timeout: Duration) -> Sipp {
         self.timeout = timeout;
+        self
+    }
+
+    /// Leaves out the message trace (`-trace_msg`), which slows SIPp down under load: the
+    /// outcome then has no messages.
+    pub fn without_message_trace(mut self) -> Sipp {
+        self.trace_messages = false;
         self
     }
 
@@ -381,7 +390,9 @@ impl Sipp {
         if self.rtp_echo {
             cmd.arg("-rtp_echo");
         }
-        cmd.arg("-trace_msg").arg("-message_file").arg(&files.messages);
+        if self.trace_messages {
+            cmd.arg("-trace_msg").arg("-message_file").arg(&files.messages);
+        }
         cmd.arg("-trace_stat").arg("-stf").arg(&files.stats);
         cmd.arg("-trace_err").arg("-error_file").arg(&files.errors);
         cmd.arg("-trace_screen").arg("-screen_file").arg(&files.screen);

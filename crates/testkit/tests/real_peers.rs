@@ -97,6 +97,17 @@ fn wrong_password_gets_a_new_challenge() {
 }
 
 #[test]
+fn users_not_listed_authenticate_with_the_password_prefix() {
+    let k = kamailio(KamailioConfig { password_prefix: Some("pw-".into()), ..KamailioConfig::with_users(&[ALICE]) });
+    let port = free_port(1);
+    register(&k, ("u7", "pw-u7"), port, Transport::Udp, 3600, 200);
+    assert_eq!(k.registered("u7").expect("ul.lookup"), [contact("u7", port, Transport::Udp)]);
+    register(&k, ("u8", "pw-u7"), free_port(1), Transport::Udp, 3600, 401);
+    // Listed users keep their own password.
+    register(&k, ALICE, free_port(1), Transport::Udp, 3600, 200);
+}
+
+#[test]
 fn wrong_password_gets_403_when_configured() {
     let k = kamailio(KamailioConfig { wrong_password: WrongPassword::Forbidden, ..KamailioConfig::with_users(&[ALICE]) });
     register(&k, ("alice", "wrong"), free_port(1), Transport::Udp, 3600, 403);

@@ -25,6 +25,9 @@ use crate::metrics::{CallLabels, Metrics, RejectLabels, StateLabels};
 use crate::pii::Masked;
 use crate::ports::PortPool;
 
+/// Longest spread of the first registrations at start-up.
+const START_SPREAD: Duration = Duration::from_secs(10);
+
 /// Ended calls kept for `GET /calls`.
 const RECENT: usize = 200;
 
@@ -60,6 +63,8 @@ pub struct Phone {
     play: Option<Arc<[i16]>>,
     codec: Codec,
     active: u32,
+    /// The state counted in the `phones` gauge (see [`Core::phone_state`]).
+    counted: &'static str,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,6 +115,8 @@ pub struct Core {
     notes: mpsc::Sender<MediaNote>,
     metrics: Arc<Metrics>,
     allowed: HashSet<IpAddr>,
+    /// The phone of each account (events name accounts; there may be thousands of phones).
+    by_account: HashMap<AccountId, usize>,
     next_call: u64,
     seed: u64,
     /// Set at shutdown: new calls are refused with 503.
@@ -143,7 +150,11 @@ impl Core {
                 Handler::Play(path) => Some(load_play(path)?),
                 _ => None,
             };
-            phones.push(Phone { config: p.clone(), url, targets, resolve_error, account: None, handler, play, codec, active: 0 });
+            phones.push(Phone { config: p.clone(), url, targets, resolve_error, account: None, handler, play, codec, active: 0, counted: "unresolved" });
+        }
+        for state in ["registered", "registering", "failed", "unregistered", "trunk", "unresolved"] {
+            let count = if state == "unresolved" { phones.len() as i64 } else { 0 };
+            metrics.registrations.get_or_create(&StateLabels { state: state.into() }).set(count);
         }
         Ok(Core {
             endpoint,
@@ -158,6 +169,7 @@ impl Core {
             notes,
             metrics,
             allowed,
+            by_account: HashMap::new(),
             next_call: 0,
             seed,
             draining: false,
@@ -165,20 +177,23 @@ impl Core {
     }
 
     /// Adds every resolved phone's account to the endpoint: registration starts for those
-    /// that register. The others wait for [`resolved`](Self::resolved).
+    /// that register, spread over up to [`START_SPREAD`] (1 ms per phone) so that thousands of
+    /// phones do not send their REGISTERs in one burst. The others wait for
+    /// [`resolved`](Self::resolved).
     pub fn start(&mut self, now: Instant) {
+        let spread = START_SPREAD.min(Duration::from_millis(self.phones.len() as u64));
         for index in 0..self.phones.len() {
             let phone = &self.phones[index];
             if phone.targets.is_empty() {
                 warn!(phone = %Masked(&phone.config.phone_number), error = ?phone.resolve_error, "phone not started yet: its telephonyUrl did not resolve");
             } else {
-                self.start_phone(now, index);
+                let delay = spread.mul_f64((self.random() >> 11) as f64 / (1u64 << 53) as f64);
+                self.start_phone(now, index, delay);
             }
         }
-        self.update_registration_metrics();
     }
 
-    fn start_phone(&mut self, now: Instant, index: usize) {
+    fn start_phone(&mut self, now: Instant, index: usize, delay: Duration) {
         let keepalive = (self.config.sip.keepalive_secs > 0).then(|| Duration::from_secs(self.config.sip.keepalive_secs));
         let expires = self.config.sip.registration_expires;
         let phone = &mut self.phones[index];
@@ -197,7 +212,10 @@ impl Core {
             contact_user: phone.config.sip_login.clone(),
         };
         info!(phone = %Masked(&phone.config.phone_number), registrar = %target.addr, transport = %target.transport, register = phone.config.register, "phone started");
-        phone.account = Some(self.endpoint.add_account(now, account));
+        let id = self.endpoint.add_account_after(now, account, delay);
+        phone.account = Some(id);
+        self.by_account.insert(id, index);
+        self.recount(index);
     }
 
     /// The phones whose telephonyUrl has not resolved yet, to look up again.
@@ -216,8 +234,7 @@ impl Core {
                 self.allowed.extend(targets.iter().map(|t| t.addr.ip()));
                 phone.targets = targets;
                 phone.resolve_error = None;
-                self.start_phone(now, index);
-                self.update_registration_metrics();
+                self.start_phone(now, index, Duration::ZERO);
             }
             Ok(_) => phone.resolve_error = Some("no address".into()),
             Err(e) => {
@@ -227,13 +244,15 @@ impl Core {
         }
     }
 
-    fn update_registration_metrics(&self) {
-        let mut counts: HashMap<&'static str, i64> = HashMap::new();
-        for phone in &self.phones {
-            *counts.entry(self.phone_state(phone).0).or_default() += 1;
-        }
-        for state in ["registered", "registering", "failed", "unregistered", "trunk", "unresolved"] {
-            self.metrics.registrations.get_or_create(&StateLabels { state: state.into() }).set(counts.get(state).copied().unwrap_or(0));
+    /// Moves phone `index` in the `phones` gauge from the state it was counted in to its
+    /// current one: O(1) per registration event, whatever the number of phones.
+    fn recount(&mut self, index: usize) {
+        let Some(phone) = self.phones.get(index) else { return };
+        let now = self.phone_state(phone).0;
+        let before = std::mem::replace(&mut self.phones[index].counted, now);
+        if before != now {
+            self.metrics.registrations.get_or_create(&StateLabels { state: before.into() }).dec();
+            self.metrics.registrations.get_or_create(&StateLabels { state: now.into() }).inc();
         }
     }
 
@@ -278,8 +297,9 @@ impl Core {
     pub fn handle_event(&mut self, now: Instant, event: Event) {
         match event {
             Event::Registration { account, state } => {
-                if let Some(phone) = self.phones.iter().find(|p| p.account == Some(account)) {
-                    let number = Masked(&phone.config.phone_number);
+                let Some(&index) = self.by_account.get(&account) else { return };
+                {
+                    let number = Masked(&self.phones[index].config.phone_number);
                     match &state {
                         RegistrationState::Registered { expires, .. } => info!(phone = %number, expires = expires.as_secs(), "registered"),
                         RegistrationState::Failed { status, reason, retry_in } => {
@@ -288,10 +308,10 @@ impl Core {
                         other => info!(phone = %number, state = ?other, "registration"),
                     }
                 }
-                self.update_registration_metrics();
+                self.recount(index);
             }
             Event::Challenged { account, method, status, realm, algorithm, stale } => {
-                if let Some(phone) = self.phones.iter().find(|p| p.account == Some(account)) {
+                if let Some(phone) = self.by_account.get(&account).and_then(|&i| self.phones.get(i)) {
                     info!(phone = %Masked(&phone.config.phone_number), %method, status, %realm, %algorithm, stale, "authentication challenge");
                 }
             }

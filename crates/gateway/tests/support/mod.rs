@@ -95,6 +95,8 @@ pub struct Setup {
     pub rtp_pairs: u16,
     /// `sip.dns_servers`.
     pub dns_servers: Vec<SocketAddr>,
+    /// `log.level`.
+    pub log_level: &'static str,
 }
 
 impl Setup {
@@ -109,6 +111,7 @@ impl Setup {
             inactivity_secs: 30,
             rtp_pairs: 4,
             dns_servers: Vec::new(),
+            log_level: "info,happ_gateway=debug,happ_sip=debug",
         }
     }
 }
@@ -275,7 +278,7 @@ fn config_text(setup: &Setup, sip_port: u16, control_port: u16, rtp: u16) -> Str
          [rtp]\nbind = \"127.0.0.1\"\nport_range = \"{rtp}-{}\"\ninactivity_secs = {}\n\n\
          [control]\nlisten = \"127.0.0.1:{control_port}\"\ntoken = \"${{GATEWAY_CONTROL_TOKEN}}\"\n\n\
          [calls]\nmax_concurrent = {}\nring_timeout_secs = {}\ndrain_secs = {}\n\n\
-         [log]\nlevel = \"info,happ_gateway=debug,happ_sip=debug\"\n",
+         [log]\nlevel = \"{}\"\n",
         setup.registration_expires,
         setup.dns_servers.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", "),
         rtp + setup.rtp_pairs * 2 - 1,
@@ -283,6 +286,7 @@ fn config_text(setup: &Setup, sip_port: u16, control_port: u16, rtp: u16) -> Str
         setup.max_concurrent,
         setup.ring_timeout_secs,
         setup.drain_secs,
+        setup.log_level,
     );
     for (i, p) in setup.phones.iter().enumerate() {
         let _ = write!(

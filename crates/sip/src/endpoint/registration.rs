@@ -55,6 +55,13 @@ pub(crate) struct Account {
 impl Endpoint {
     /// Adds an account; when it registers, the first REGISTER goes out now.
     pub fn add_account(&mut self, now: Instant, config: AccountConfig) -> AccountId {
+        self.add_account_after(now, config, Duration::ZERO)
+    }
+
+    /// Adds an account whose first REGISTER goes out after `delay`: a gateway starting with
+    /// thousands of phones spreads them, rather than sending every REGISTER in the same
+    /// instant (and losing some in socket buffers, to be retransmitted later).
+    pub fn add_account_after(&mut self, now: Instant, config: AccountConfig, delay: Duration) -> AccountId {
         let id = AccountId(self.next_id());
         let host = config.aor.host.as_ref().map(ToString::to_string).unwrap_or_default();
         let account = Account {
@@ -78,8 +85,13 @@ impl Endpoint {
         let register = account.config.register;
         let keepalive = account.config.keepalive;
         self.accounts.insert(id, account);
-        if register {
+        if register && delay.is_zero() {
             self.send_register(now, id);
+        } else if register {
+            if let Some(account) = self.accounts.get_mut(&id) {
+                account.next = Some(now + delay);
+            }
+            self.schedule(Wake::Registration(id), Some(now + delay));
         }
         if let Some(interval) = keepalive {
             self.schedule(Wake::Keepalive(id), Some(now + interval));

@@ -280,6 +280,20 @@ fn over_tcp_only_another_address_means_nat() {
 }
 
 #[test]
+fn a_delayed_account_registers_after_its_delay() {
+    let mut h = Harness::new();
+    let id = h.ep.add_account_after(h.now, account_config(120), Duration::from_millis(700));
+    h.drain();
+    assert!(registers(&mut h).is_empty(), "nothing before the delay");
+    assert_eq!(h.ep.registration(id), Some(&RegistrationState::Idle));
+    assert_eq!(h.ep.poll_timeout(), Some(h.now + Duration::from_millis(700)));
+    h.advance(Duration::from_millis(700));
+    let first = one_register(&mut h);
+    assert_eq!(first.method, Method::Register);
+    assert_eq!(h.ep.registration(id), Some(&RegistrationState::Registering));
+}
+
+#[test]
 fn unregister_and_remove() {
     let mut h = Harness::new();
     let (id, _) = registered(&mut h);
