@@ -179,6 +179,24 @@ fn the_control_api_hangs_up_a_call() {
 }
 
 #[test]
+fn session_timers_keep_a_call_refreshed_or_end_it() {
+    // A 4 s session interval (Min-SE lowered to 2 s for the test; RFC 4028's floor is 90 s).
+    let setup = Setup { session_timer: (1800, 2), ..Setup::with_phones(vec![Phone::trunk("+4930111", TRUNK), Phone::trunk("+4930222", TRUNK)]) };
+    let gw = Gateway::start(&setup);
+    // The gateway refreshes (refresher=uas): two UPDATEs, at 2 s and 4 s.
+    let refreshed = spawn(Sipp::scenario("uac_session_refreshed.xml").placeholder("SESSION_EXPIRES", 4).remote(gw.sip).service("4930111"));
+    // The caller was to refresh and does not: the gateway hangs up at 4 - 4/3 s.
+    let expires = spawn(Sipp::scenario("uac_session_expires.xml").placeholder("SESSION_EXPIRES", 4).remote(gw.sip).service("4930222"));
+    let (refreshed, expires) = (wait(refreshed), wait(expires));
+    assert_succeeded(&refreshed, &gw);
+    assert_succeeded(&expires, &gw);
+    let calls = gw.calls();
+    let reason = |number: &str| calls.iter().find(|c| c["phone"] == number).and_then(|c| c["reason"].as_str().map(str::to_owned)).unwrap_or_default();
+    assert!(reason("+4930222").contains("session expired"), "{calls:?}");
+    assert!(!reason("+4930111").contains("session"), "{calls:?}");
+}
+
+#[test]
 fn call_limits_per_phone_and_per_gateway() {
     let setup = Setup {
         max_concurrent: 2,

@@ -108,6 +108,13 @@ pub struct SipConfig {
     /// DNS servers (`ip:port`) to use instead of the system's.
     #[serde(default)]
     pub dns_servers: Vec<SocketAddr>,
+    /// Session interval (RFC 4028) asked for on outbound calls and given to callers that
+    /// support session timers without asking, seconds; 0: none of ours.
+    #[serde(default = "default_session_expires")]
+    pub session_expires: u32,
+    /// The shortest session interval accepted (Min-SE); shorter ones get 422.
+    #[serde(default = "default_min_session_expires")]
+    pub min_session_expires: u32,
 }
 
 fn default_listen() -> SocketAddr {
@@ -119,6 +126,12 @@ fn default_expires() -> u32 {
 fn default_keepalive() -> u64 {
     25
 }
+fn default_session_expires() -> u32 {
+    1800
+}
+fn default_min_session_expires() -> u32 {
+    90
+}
 
 impl Default for SipConfig {
     fn default() -> Self {
@@ -129,6 +142,8 @@ impl Default for SipConfig {
             registration_expires: default_expires(),
             keepalive_secs: default_keepalive(),
             dns_servers: Vec::new(),
+            session_expires: default_session_expires(),
+            min_session_expires: default_min_session_expires(),
         }
     }
 }
@@ -421,6 +436,15 @@ impl Config {
         }
         if self.sip.registration_expires == 0 {
             return Err(("sip.registration_expires".into(), "must be at least 1 (0 would unregister)".into()));
+        }
+        if self.sip.min_session_expires == 0 {
+            return Err(("sip.min_session_expires".into(), "must be at least 1 (RFC 4028 recommends 90)".into()));
+        }
+        if self.sip.session_expires != 0 && self.sip.session_expires < self.sip.min_session_expires {
+            return Err((
+                "sip.session_expires".into(),
+                format!("{} is below sip.min_session_expires ({}); use 0 for no session timer", self.sip.session_expires, self.sip.min_session_expires),
+            ));
         }
         if self.calls.max_concurrent == 0 {
             return Err(("calls.max_concurrent".into(), "must be at least 1".into()));

@@ -73,6 +73,12 @@ fn errors_name_the_key() {
     assert!(msg.contains("twice"));
     let (key, _) = invalid(&format!("[control]\nlisten = \"127.0.0.1:8088\"\ntoken = \"\"\n{MINIMAL}"));
     assert_eq!(key, "control.token");
+    let (key, msg) = invalid(&format!("[sip]\nsession_expires = 60\n{MINIMAL}"));
+    assert_eq!(key, "sip.session_expires");
+    assert!(msg.contains("min_session_expires (90)"), "{msg}");
+    let (key, _) = invalid(&format!("[sip]\nmin_session_expires = 0\n{MINIMAL}"));
+    assert_eq!(key, "sip.min_session_expires");
+    assert!(load(&format!("[sip]\nsession_expires = 0\n{MINIMAL}")).is_ok(), "0: no timer of ours");
 }
 
 #[test]

@@ -126,6 +126,8 @@ pub async fn run(config: Config) -> Result<(), String> {
         public: config.sip.public_address,
         user_agent: config.sip.user_agent.clone().unwrap_or_else(|| concat!("happ-gateway/", env!("CARGO_PKG_VERSION")).into()),
         seed,
+        session_expires: config.sip.session_expires,
+        min_session_expires: config.sip.min_session_expires,
         ..EndpointConfig::default()
     });
     let metrics = Arc::new(Metrics::new());

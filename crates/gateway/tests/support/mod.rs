@@ -97,6 +97,8 @@ pub struct Setup {
     pub dns_servers: Vec<SocketAddr>,
     /// `log.level`.
     pub log_level: &'static str,
+    /// `sip.session_expires` and `sip.min_session_expires`.
+    pub session_timer: (u32, u32),
 }
 
 impl Setup {
@@ -112,6 +114,7 @@ impl Setup {
             rtp_pairs: 4,
             dns_servers: Vec::new(),
             log_level: "info,happ_gateway=debug,happ_sip=debug",
+            session_timer: (1800, 90),
         }
     }
 }
@@ -274,13 +277,15 @@ impl Drop for Gateway {
 
 fn config_text(setup: &Setup, sip_port: u16, control_port: u16, rtp: u16) -> String {
     let mut t = format!(
-        "[sip]\nlisten = \"127.0.0.1:{sip_port}\"\nregistration_expires = {}\nkeepalive_secs = 10\ndns_servers = [{}]\n\n\
+        "[sip]\nlisten = \"127.0.0.1:{sip_port}\"\nregistration_expires = {}\nkeepalive_secs = 10\ndns_servers = [{}]\nsession_expires = {}\nmin_session_expires = {}\n\n\
          [rtp]\nbind = \"127.0.0.1\"\nport_range = \"{rtp}-{}\"\ninactivity_secs = {}\n\n\
          [control]\nlisten = \"127.0.0.1:{control_port}\"\ntoken = \"${{GATEWAY_CONTROL_TOKEN}}\"\n\n\
          [calls]\nmax_concurrent = {}\nring_timeout_secs = {}\ndrain_secs = {}\n\n\
          [log]\nlevel = \"{}\"\n",
         setup.registration_expires,
         setup.dns_servers.iter().map(|s| format!("\"{s}\"")).collect::<Vec<_>>().join(", "),
+        setup.session_timer.0,
+        setup.session_timer.1,
         rtp + setup.rtp_pairs * 2 - 1,
         setup.inactivity_secs,
         setup.max_concurrent,

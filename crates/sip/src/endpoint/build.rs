@@ -6,7 +6,10 @@ use super::Endpoint;
 use crate::message::{HeaderName, Headers, Host, Method, NameAddr, Request, Transport, Uri, Via};
 
 /// The methods we accept (the Allow header).
-pub(crate) const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO";
+pub(crate) const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE";
+
+/// The extensions we support (the Supported header): session timers (RFC 4028).
+pub(crate) const SUPPORTED: &str = "timer";
 
 impl Endpoint {
     /// The address we advertise: the configured public address, or the local one.

@@ -27,6 +27,11 @@ pub struct EndpointConfig {
     /// Delay before trying again after the registrar rejected our credentials: long, so that a
     /// wrong password does not hammer the provider (and trip its fraud protection).
     pub auth_retry: Duration,
+    /// The session interval we ask for on our calls, and give callers that support session
+    /// timers without asking for one (RFC 4028), in seconds; 0: none.
+    pub session_expires: u32,
+    /// The shortest session interval we accept (our Min-SE): shorter ones get 422.
+    pub min_session_expires: u32,
 }
 
 impl Default for EndpointConfig {
@@ -40,6 +45,8 @@ impl Default for EndpointConfig {
             retry_min: Duration::from_secs(5),
             retry_max: Duration::from_secs(300),
             auth_retry: Duration::from_secs(600),
+            session_expires: 1800,
+            min_session_expires: 90,
         }
     }
 }

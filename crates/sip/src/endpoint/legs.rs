@@ -12,12 +12,13 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::session_timer::{Negotiation, SessionTimer};
 use super::{AccountId, Ender, Endpoint, EndpointError, Event, IncomingCall, LegId, Owner, TxKind, Wake};
 use crate::message::{HeaderName, Method, NameAddr, Request, Response, Transport, Uri, reason_phrase};
 use crate::transaction::TxKey;
 
 /// Most challenges answered for one request.
-const MAX_AUTH_ROUNDS: u32 = 2;
+pub(crate) const MAX_AUTH_ROUNDS: u32 = 2;
 
 /// A call to place.
 #[derive(Clone, Debug)]
@@ -79,7 +80,7 @@ struct Pending2xx {
 pub(crate) struct Leg {
     role: Role,
     state: State,
-    account: Option<AccountId>,
+    pub(crate) account: Option<AccountId>,
     transport: Transport,
     /// Where in-dialog requests go when the route set and target give no address.
     peer: SocketAddr,
@@ -94,7 +95,7 @@ pub(crate) struct Leg {
     remote_cseq: Option<u32>,
     route_set: Vec<NameAddr>,
     remote_target: Option<Uri>,
-    contact_user: String,
+    pub(crate) contact_user: String,
     /// The INVITE of the current INVITE transaction (received, or as we sent it).
     invite: Option<Request>,
     invite_tx: Option<u64>,
@@ -104,7 +105,7 @@ pub(crate) struct Leg {
     /// UAC: the user hung up before the answer; CANCEL when allowed.
     cancel_pending: bool,
     /// We hung up: later results are not reported again.
-    local_hangup: bool,
+    pub(crate) local_hangup: bool,
     /// UAS: hung up before the ACK; BYE once it comes.
     bye_after_ack: bool,
     auth_rounds: u32,
@@ -112,6 +113,27 @@ pub(crate) struct Leg {
     /// A peer's re-INVITE waiting for our answer.
     reinvite: Option<(u64, Request)>,
     ended_at: Option<Instant>,
+    /// The session timer (RFC 4028), when one was agreed.
+    pub(crate) timer: Option<SessionTimer>,
+    /// The SDP we last sent, for a re-INVITE that refreshes the session without changing it.
+    pub(crate) local_sdp: Option<Vec<u8>>,
+    /// Whether the peer listed UPDATE in its Allow (refreshes then use UPDATE).
+    pub(crate) peer_allows_update: bool,
+    /// UAC: the Session-Expires of our INVITE, and whether a 422 raised it.
+    session_expires: u32,
+    session_raised: bool,
+}
+
+impl Leg {
+    /// Whether the dialog is established (ACKed).
+    pub(crate) fn is_established(&self) -> bool {
+        self.state == State::Confirmed
+    }
+}
+
+/// Whether a request or response lists `method` in its Allow header.
+fn allows(headers: &crate::message::Headers, method: &str) -> bool {
+    headers.get_all(&HeaderName::Allow).flat_map(|v| v.split(',')).any(|m| m.trim().eq_ignore_ascii_case(method))
 }
 
 impl Endpoint {
@@ -133,7 +155,7 @@ impl Endpoint {
         self.legs.get(&id).is_some_and(|l| l.state != State::Ended)
     }
 
-    fn end_leg(&mut self, now: Instant, id: LegId) {
+    pub(crate) fn end_leg(&mut self, now: Instant, id: LegId) {
         let linger = self.config.timers.timeout();
         if let Some(leg) = self.legs.get_mut(&id) {
             leg.state = State::Ended;
@@ -147,8 +169,13 @@ impl Endpoint {
 
     pub(crate) fn incoming_invite(&mut self, now: Instant, tx: u64, transport: Transport, source: SocketAddr, request: Request) {
         // Extensions we were required to support, and do not (we support none: RFC 3261 §8.2.2.3).
-        let required: Vec<String> =
-            request.headers.get_all(&HeaderName::Require).flat_map(|v| v.split(',')).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect();
+        let required: Vec<String> = request
+            .headers
+            .get_all(&HeaderName::Require)
+            .flat_map(|v| v.split(','))
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty() && !s.eq_ignore_ascii_case("timer"))
+            .collect();
         if !required.is_empty() {
             let tag = self.ids.tag();
             let mut r = Response::for_request(&request, 420, reason_phrase(420), Some(&tag));
@@ -164,6 +191,11 @@ impl Endpoint {
             r.headers.push(HeaderName::Accept, "application/sdp");
             self.respond_tx(now, tx, &r);
             return;
+        }
+        match self.negotiate_timer(&request) {
+            Negotiation::TooSmall => return self.reply_too_small(now, tx, &request),
+            Negotiation::Malformed => return self.reply(now, tx, &request, 400, Some("Bad Request (Session-Expires or Min-SE)")),
+            Negotiation::Off | Negotiation::Agreed(_) => {}
         }
         let (Ok(from), Ok(to), Ok(call_id), Ok(cseq)) = (request.headers.from(), request.headers.to(), request.headers.call_id(), request.headers.cseq())
         else {
@@ -203,6 +235,11 @@ impl Endpoint {
             sent_credentials: false,
             reinvite: None,
             ended_at: None,
+            timer: None,
+            local_sdp: None,
+            peer_allows_update: allows(&request.headers, "UPDATE"),
+            session_expires: 0,
+            session_raised: false,
         };
         self.legs.insert(id, leg);
         self.dialogs.insert((call_id.to_owned(), local_tag), id);
@@ -241,6 +278,9 @@ impl Endpoint {
         }
         if (200..300).contains(&status) {
             r.headers.push(HeaderName::Allow, super::build::ALLOW);
+            if matches!(request.method, Method::Invite | Method::Update) {
+                self.timer_headers_2xx(request, &mut r);
+            }
         }
         self.decorate(&mut r);
         if let Some(body) = sdp {
@@ -291,9 +331,11 @@ impl Endpoint {
             leg.state = State::WaitingAck;
         }
         leg.reinvite = None;
+        leg.local_sdp = Some(sdp.to_vec());
         // Over a reliable transport the 2xx is not retransmitted, but its ACK is still awaited.
         let next = if transport.is_reliable() { deadline } else { now + t1 };
         self.schedule(Wake::Leg(id), Some(next));
+        self.timer_answered(now, id, &request);
         Ok(())
     }
 
@@ -418,10 +460,18 @@ impl Endpoint {
             }
             Method::Invite if ended => self.reply(now, tx, &request, 481, None),
             Method::Invite => {
-                let busy = self.legs.get(&id).is_some_and(|l| l.reinvite.is_some() || l.state == State::WaitingAck);
+                // Glare with a transaction of ours (a pending ACK, or our refresh re-INVITE) gets 491.
+                let busy = self.legs.get(&id).is_some_and(|l| {
+                    l.reinvite.is_some() || l.state == State::WaitingAck || l.timer.as_ref().and_then(|t| t.refreshing).is_some_and(|r| !r.update)
+                });
                 if busy {
                     self.reply(now, tx, &request, 491, None);
                     return;
+                }
+                match self.negotiate_timer(&request) {
+                    Negotiation::TooSmall => return self.reply_too_small(now, tx, &request),
+                    Negotiation::Malformed => return self.reply(now, tx, &request, 400, Some("Bad Request (Session-Expires or Min-SE)")),
+                    Negotiation::Off | Negotiation::Agreed(_) => {}
                 }
                 let trying = self.uas_response(id, &request, 100, None, None);
                 self.respond_tx(now, tx, &trying);
@@ -443,7 +493,15 @@ impl Endpoint {
                 self.respond_tx(now, tx, &response);
             }
             // A session refresh without an offer (RFC 4028 §7.2 via UPDATE).
-            Method::Update if request.body.is_empty() && !ended => self.reply(now, tx, &request, 200, None),
+            Method::Update if request.body.is_empty() && !ended => match self.negotiate_timer(&request) {
+                Negotiation::TooSmall => self.reply_too_small(now, tx, &request),
+                Negotiation::Malformed => self.reply(now, tx, &request, 400, Some("Bad Request (Session-Expires or Min-SE)")),
+                Negotiation::Off | Negotiation::Agreed(_) => {
+                    let ok = self.uas_response(id, &request, 200, None, None);
+                    self.respond_tx(now, tx, &ok);
+                    self.timer_answered(now, id, &request);
+                }
+            },
             Method::Update if !ended => self.reply(now, tx, &request, 488, None),
             _ if ended => self.reply(now, tx, &request, 481, None),
             _ => self.reply(now, tx, &request, 501, None),
@@ -558,6 +616,11 @@ impl Endpoint {
             sent_credentials: false,
             reinvite: None,
             ended_at: None,
+            timer: None,
+            local_sdp: None,
+            peer_allows_update: false,
+            session_expires: self.config.session_expires,
+            session_raised: false,
         };
         self.legs.insert(id, leg);
         self.dialogs.insert((call_id, local_tag), id);
@@ -580,6 +643,15 @@ impl Endpoint {
         let mut request = self.request(Method::Invite, target, &via, &from, &to, &call_id, cseq);
         request.headers.push(HeaderName::Contact, self.contact(&user, contact_at, &transport).to_string());
         request.headers.push(HeaderName::Allow, super::build::ALLOW);
+        request.headers.push(HeaderName::Supported, super::build::SUPPORTED);
+        if let Some(leg) = self.legs.get(&id)
+            && leg.session_expires > 0
+        {
+            request.headers.push(HeaderName::SessionExpires, leg.session_expires.to_string());
+            if leg.session_raised {
+                request.headers.push(HeaderName::MinSe, leg.session_expires.to_string());
+            }
+        }
         for (name, value) in extra {
             request.headers.push(name.clone(), value.clone());
         }
@@ -593,6 +665,7 @@ impl Endpoint {
         }
         let tx = self.start_client(now, request.clone(), transport, proxy, Owner::Leg(id));
         if let Some(leg) = self.legs.get_mut(&id) {
+            leg.local_sdp = (!request.body.is_empty()).then(|| request.body.clone());
             leg.invite = Some(request);
             leg.invite_tx = Some(tx);
             leg.sent_credentials = credentials.is_some_and(|c| c.fresh);
@@ -637,7 +710,7 @@ impl Endpoint {
     }
 
     /// A request inside the leg's dialog (loose routing, §12.2.1.1).
-    fn dialog_request(&mut self, id: LegId, method: Method) -> Option<(Request, Transport, SocketAddr)> {
+    pub(crate) fn dialog_request(&mut self, id: LegId, method: Method) -> Option<(Request, Transport, SocketAddr)> {
         let leg = self.legs.get_mut(&id)?;
         if method != Method::Ack {
             leg.local_cseq += 1;
@@ -666,7 +739,7 @@ impl Endpoint {
         Some((request, transport, dest))
     }
 
-    fn send_bye(&mut self, now: Instant, id: LegId) {
+    pub(crate) fn send_bye(&mut self, now: Instant, id: LegId) {
         let Some((mut bye, transport, dest)) = self.dialog_request(id, Method::Bye) else { return };
         let account = self.legs.get(&id).and_then(|l| l.account);
         if let Some(c) = account.and_then(|a| self.credentials_for(a, &bye)) {
@@ -675,8 +748,12 @@ impl Endpoint {
         self.start_client(now, bye, transport, dest, Owner::Leg(id));
     }
 
-    fn send_ack_2xx(&mut self, id: LegId) {
-        let Some((ack, transport, dest)) = self.dialog_request(id, Method::Ack) else { return };
+    /// The ACK of a 2xx to our INVITE, or (`cseq`) to our re-INVITE with that CSeq.
+    pub(crate) fn send_ack_2xx(&mut self, id: LegId, cseq: Option<u32>) {
+        let Some((mut ack, transport, dest)) = self.dialog_request(id, Method::Ack) else { return };
+        if let Some(seq) = cseq {
+            ack.headers.set(HeaderName::CSeq, format!("{seq} ACK"));
+        }
         let bytes = ack.encode();
         if let Some(leg) = self.legs.get_mut(&id) {
             leg.ack = Some(bytes.clone());
@@ -686,6 +763,22 @@ impl Endpoint {
 
     pub(crate) fn leg_response(&mut self, now: Instant, id: LegId, tx: u64, response: &Response) {
         let Ok(cseq) = response.headers.cseq() else { return };
+        if self.is_refresh(id, tx) {
+            self.refresh_response(now, id, response);
+            return;
+        }
+        if cseq.method == Method::Invite
+            && (200..300).contains(&response.status)
+            && let Some(leg) = self.legs.get(&id)
+            && leg.invite_tx != Some(tx)
+        {
+            // A retransmitted 2xx to a refresh re-INVITE of ours that was answered: ACK it again.
+            if let Some(ack) = leg.ack.clone() {
+                let (t, d) = (leg.transport.clone(), Self::next_hop(leg));
+                self.send(t, d, ack);
+            }
+            return;
+        }
         match cseq.method {
             Method::Invite => self.invite_response(now, id, tx, response),
             Method::Bye if matches!(response.status, 401 | 407) => {
@@ -748,12 +841,14 @@ impl Endpoint {
                 leg.route_set = routes;
                 leg.state = State::Confirmed;
                 let hung_up = leg.local_hangup;
-                self.send_ack_2xx(id);
+                leg.peer_allows_update = allows(&response.headers, "UPDATE");
+                self.send_ack_2xx(id, None);
                 if hung_up {
                     // Answered after we cancelled: the call must still be ended (§15).
                     self.send_bye(now, id);
                     self.end_leg(now, id);
                 } else {
+                    self.timer_from_2xx(now, id, response);
                     self.events.push_back(Event::CallAnswered { leg: id, sdp });
                 }
             }
@@ -765,30 +860,7 @@ impl Endpoint {
                 let challenge = self.take_challenge(account, response);
                 match (challenge, invite) {
                     (Ok(ch), Some(invite)) if (!sent || ch.stale) && rounds <= MAX_AUTH_ROUNDS && !self.legs.get(&id).is_some_and(|l| l.local_hangup) => {
-                        let extra: Vec<(HeaderName, String)> = invite
-                            .headers
-                            .iter()
-                            .filter(|h| {
-                                !matches!(
-                                    h.name,
-                                    HeaderName::Via
-                                        | HeaderName::MaxForwards
-                                        | HeaderName::From
-                                        | HeaderName::To
-                                        | HeaderName::CallId
-                                        | HeaderName::CSeq
-                                        | HeaderName::UserAgent
-                                        | HeaderName::Contact
-                                        | HeaderName::Allow
-                                        | HeaderName::ContentType
-                                        | HeaderName::ContentLength
-                                        | HeaderName::Authorization
-                                        | HeaderName::ProxyAuthorization
-                                )
-                            })
-                            .map(|h| (h.name.clone(), h.value.clone()))
-                            .collect();
-                        self.send_invite(now, id, invite.uri.clone(), invite.body.clone(), &extra);
+                        self.resend_invite(now, id, &invite);
                     }
                     (challenge, _) => {
                         let reason = match challenge {
@@ -800,11 +872,54 @@ impl Endpoint {
                     }
                 }
             }
+            422 if !leg.session_raised && !leg.local_hangup => {
+                // Our Session-Expires is below the callee's Min-SE: ask again with its value (RFC 4028 §7.4).
+                let wanted = response.headers.get(&HeaderName::MinSe).and_then(|v| v.split(';').next()?.trim().parse::<u32>().ok());
+                match (wanted, leg.invite.clone()) {
+                    (Some(secs), Some(invite)) if secs > leg.session_expires => {
+                        leg.session_expires = secs;
+                        leg.session_raised = true;
+                        self.resend_invite(now, id, &invite);
+                    }
+                    _ => self.call_failed(now, id, status, "session interval too small, and no usable Min-SE".to_owned()),
+                }
+            }
             _ => {
                 let reason = if response.reason.is_empty() { reason_phrase(status).to_owned() } else { response.reason.clone() };
                 self.call_failed(now, id, status, reason);
             }
         }
+    }
+
+    /// Sends the INVITE again (CSeq + 1) with the caller's own headers, after a challenge or a 422.
+    fn resend_invite(&mut self, now: Instant, id: LegId, invite: &Request) {
+        let extra: Vec<(HeaderName, String)> = invite
+            .headers
+            .iter()
+            .filter(|h| {
+                !matches!(
+                    h.name,
+                    HeaderName::Via
+                        | HeaderName::MaxForwards
+                        | HeaderName::From
+                        | HeaderName::To
+                        | HeaderName::CallId
+                        | HeaderName::CSeq
+                        | HeaderName::UserAgent
+                        | HeaderName::Contact
+                        | HeaderName::Allow
+                        | HeaderName::Supported
+                        | HeaderName::SessionExpires
+                        | HeaderName::MinSe
+                        | HeaderName::ContentType
+                        | HeaderName::ContentLength
+                        | HeaderName::Authorization
+                        | HeaderName::ProxyAuthorization
+                )
+            })
+            .map(|h| (h.name.clone(), h.value.clone()))
+            .collect();
+        self.send_invite(now, id, invite.uri.clone(), invite.body.clone(), &extra);
     }
 
     fn call_failed(&mut self, now: Instant, id: LegId, status: u16, reason: String) {
@@ -821,8 +936,8 @@ impl Endpoint {
         let Some(&id) = self.dialogs.get(&(call_id.to_owned(), tag.to_owned())) else { return false };
         let Some(leg) = self.legs.get(&id) else { return false };
         let to_tag = response.headers.to().ok().and_then(|t| t.tag().map(str::to_owned));
-        if leg.role == Role::Uac
-            && leg.remote_tag == to_tag
+        // Our INVITE (a UAC's first, or a refresh re-INVITE of either side) was answered again.
+        if leg.remote_tag == to_tag
             && let Some(ack) = leg.ack.clone()
         {
             let (t, d) = (leg.transport.clone(), Self::next_hop(leg));
@@ -834,8 +949,11 @@ impl Endpoint {
 
     pub(crate) fn leg_tx_failed(&mut self, now: Instant, id: LegId, method: &Method, status: u16, reason: &str) {
         let Some(leg) = self.legs.get(&id) else { return };
+        let refresh = leg.timer.as_ref().and_then(|t| t.refreshing).is_some_and(|r| r.update == (*method == Method::Update));
         if *method == Method::Invite && leg.role == Role::Uac && leg.state == State::Calling {
             self.call_failed(now, id, status, reason.to_owned());
+        } else if refresh && leg.state == State::Confirmed && matches!(method, Method::Invite | Method::Update) {
+            self.refresh_failed(now, id);
         }
     }
 }

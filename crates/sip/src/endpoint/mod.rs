@@ -24,6 +24,7 @@ mod events;
 mod ids;
 mod legs;
 mod registration;
+mod session_timer;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -127,6 +128,7 @@ enum Wake {
     Registration(AccountId),
     Keepalive(AccountId),
     Leg(LegId),
+    Session(LegId),
 }
 
 /// The SIP endpoint. See the module documentation for how to drive it.
@@ -338,6 +340,7 @@ impl Endpoint {
                 Wake::Registration(account) => self.registration_timeout(now, account),
                 Wake::Keepalive(account) => self.keepalive(now, account),
                 Wake::Leg(leg) => self.leg_timeout(now, leg),
+                Wake::Session(leg) => self.session_timeout(now, leg),
             }
         }
     }

@@ -58,6 +58,10 @@ pub enum HeaderName {
     RetryAfter,
     /// Reason (RFC 3326).
     Reason,
+    /// Session-Expires (RFC 4028, compact `x`).
+    SessionExpires,
+    /// Min-SE (RFC 4028).
+    MinSe,
     /// Any other header.
     Other(String),
 }
@@ -92,6 +96,8 @@ impl HeaderName {
             HeaderName::Accept => "Accept",
             HeaderName::RetryAfter => "Retry-After",
             HeaderName::Reason => "Reason",
+            HeaderName::SessionExpires => "Session-Expires",
+            HeaderName::MinSe => "Min-SE",
             HeaderName::Other(s) => s,
         }
     }
@@ -125,6 +131,8 @@ impl HeaderName {
             HeaderName::Accept,
             HeaderName::RetryAfter,
             HeaderName::Reason,
+            HeaderName::SessionExpires,
+            HeaderName::MinSe,
         ];
         if s.len() == 1 {
             let compact = match s.as_bytes()[0].to_ascii_lowercase() {
@@ -136,6 +144,7 @@ impl HeaderName {
                 b'l' => Some(HeaderName::ContentLength),
                 b'c' => Some(HeaderName::ContentType),
                 b'k' => Some(HeaderName::Supported),
+                b'x' => Some(HeaderName::SessionExpires),
                 _ => None,
             };
             if let Some(name) = compact {

@@ -2,6 +2,7 @@
 #![allow(clippy::disallowed_methods)] // Tests start virtual time at a real instant.
 
 mod registration;
+mod session_timer;
 mod uac;
 mod uas;
 
