@@ -124,6 +124,46 @@ fn calls_routed_by_the_registrar_reach_the_gateway() {
 }
 
 #[test]
+fn sighup_adds_removes_and_changes_phones_without_disturbing_calls() {
+    let k = kamailio(KamailioConfig::with_users(&USERS));
+    let url = k.addr().to_string();
+    let gw = Gateway::start(&Setup::with_phones(vec![phone(0, &url), phone(1, &url)]));
+    all_registered(&gw);
+    // A call to phone 0 through the registrar, in progress across the reload that removes it.
+    let uac = Sipp::scenario("uac_talk.xml").placeholder("SDP_PORT", 9).placeholder("TALK_MS", 4000).remote(k.addr()).service("1001");
+    let call = uac.spawn().unwrap_or_else(|e| panic!("{e}"));
+    eventually("the call answered", Duration::from_secs(10), || gw.calls().into_iter().find(|c| c["state"] == "answered"));
+
+    // Phone 0 removed, phone 1 answers with silence from now on, phone 2 added.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let prompt = support::wav(dir.path(), "prompt.wav", &support::speech(500));
+    let changed = Phone { handler: format!("play:{}", prompt.display()), ..phone(1, &url) };
+    gw.reconfigure(&Setup::with_phones(vec![changed.clone(), phone(2, &url)]));
+    eventually("phone 2 registered, phone 0 gone", Duration::from_secs(15), || {
+        let phones = gw.phones();
+        let numbers: Vec<&str> = phones.iter().filter_map(|p| p["phoneNumber"].as_str()).collect();
+        (numbers == ["+493001002", "+493001003"] && phones.iter().all(|p| p["state"] == "registered")).then_some(())
+    });
+    assert_eq!(gw.phone("+493001002")["handler"].as_str(), Some(changed.handler.as_str()));
+    eventually("phone 0 unregistered at the registrar", Duration::from_secs(10), || k.registered("1001").ok().filter(Vec::is_empty));
+    assert_eq!(k.registered("1003").expect("ul.lookup").len(), 1);
+    let log = gw.log();
+    assert!(log.contains("configuration reloaded") && log.contains("added=1 changed=1 removed=1"), "{log}");
+
+    // The call on the removed phone went on to its end.
+    let out = call.wait().unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.succeeded(), "{}\n{}", out.report(), gw.log());
+    assert_eq!(gw.metric(r#"happ_gateway_phones{state="registered"}"#), 2.0);
+    assert_eq!(gw.metric(r#"happ_gateway_phones{state="retired"}"#), 0.0, "the removed phone's slot is freed after its call");
+
+    // A file that does not load changes nothing.
+    let broken = Phone { handler: "play:/nonexistent.wav".into(), ..phone(0, &url) };
+    gw.reconfigure(&Setup::with_phones(vec![changed, phone(2, &url), broken]));
+    eventually("the reload refused", Duration::from_secs(10), || gw.log().contains("configuration not reloaded").then_some(()));
+    assert_eq!(gw.phones().len(), 2);
+}
+
+#[test]
 fn sigterm_unregisters_every_phone_and_exits() {
     let k = kamailio(KamailioConfig::with_users(&USERS[..2]));
     let url = k.addr().to_string();

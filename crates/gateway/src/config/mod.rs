@@ -289,7 +289,7 @@ impl Default for LogConfig {
 }
 
 /// `[[phones]]`: the Happ API's phone fields, and the gateway's own.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PhoneConfig {
     /// The number, E.164 (`+380501234567`).

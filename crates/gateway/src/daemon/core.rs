@@ -11,13 +11,14 @@ use std::time::{Duration, Instant, SystemTime};
 use happ_media::Law;
 use happ_media::session::{Direction as MediaDirection, MediaSession, MediaStats, SessionConfig};
 use happ_media::units::{NtpTime, Ssrc};
-use happ_sip::endpoint::{AccountConfig, AccountId, Endpoint, Event, IncomingCall, LegId, OutboundCall, RegistrationState};
+use happ_sip::endpoint::{AccountConfig, Endpoint, Event, IncomingCall, LegId, OutboundCall, RegistrationState};
 use happ_sip::message::{HeaderName, Uri};
 use happ_sip::sdp::{self, Codec, Direction as SdpDirection, LocalMedia, Negotiated, SessionDescription};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::media::{self, Handler as MediaHandler, MediaCommand, MediaNote, MediaSetup};
+use super::phones::{Phone, Phones};
 use super::views::{CallView, DialRequest, PhoneView};
 use crate::config::{Config, Handler, PhoneConfig, TelephonyUrl};
 use crate::dns::Target;
@@ -30,6 +31,17 @@ const START_SPREAD: Duration = Duration::from_secs(10);
 
 /// Ended calls kept for `GET /calls`.
 const RECENT: usize = 200;
+
+/// What [`Core::apply_phones`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PhoneChanges {
+    /// Phones new to the gateway.
+    pub added: usize,
+    /// Phones whose configuration changed.
+    pub changed: usize,
+    /// Phones no longer served.
+    pub removed: usize,
+}
 
 /// An error for the control API: an HTTP status and a message.
 #[derive(Debug, Clone)]
@@ -44,27 +56,6 @@ impl ApiError {
     fn new(status: u16, message: impl Into<String>) -> ApiError {
         ApiError { status, message: message.into() }
     }
-}
-
-/// A phone at run time.
-pub struct Phone {
-    /// Its configuration.
-    pub config: PhoneConfig,
-    /// Its telephonyUrl.
-    pub url: TelephonyUrl,
-    /// Where it resolved to.
-    pub targets: Vec<Target>,
-    /// Why resolution failed.
-    pub resolve_error: Option<String>,
-    /// Its account at the endpoint.
-    pub account: Option<AccountId>,
-    handler: Handler,
-    /// The audio of a `play:` handler, read once at start-up (8 kHz).
-    play: Option<Arc<[i16]>>,
-    codec: Codec,
-    active: u32,
-    /// The state counted in the `phones` gauge (see [`Core::phone_state`]).
-    counted: &'static str,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,7 +95,7 @@ pub struct Core {
     /// The SIP endpoint.
     pub endpoint: Endpoint,
     config: Config,
-    phones: Vec<Phone>,
+    phones: Phones,
     calls: HashMap<LegId, Call>,
     by_id: HashMap<String, LegId>,
     recent: VecDeque<CallView>,
@@ -114,9 +105,9 @@ pub struct Core {
     advertised: IpAddr,
     notes: mpsc::Sender<MediaNote>,
     metrics: Arc<Metrics>,
+    /// Addresses INVITEs are taken from: every address our phones' registrars and trunks
+    /// resolved to.
     allowed: HashSet<IpAddr>,
-    /// The phone of each account (events name accounts; there may be thousands of phones).
-    by_account: HashMap<AccountId, usize>,
     next_call: u64,
     seed: u64,
     /// Set at shutdown: new calls are refused with 503.
@@ -135,27 +126,20 @@ impl Core {
         seed: u64,
     ) -> Result<Core, String> {
         let (first, last) = config.rtp.ports()?;
-        let mut phones = Vec::new();
-        let mut allowed = HashSet::new();
+        let mut phones = Phones::default();
         for (p, targets) in config.phones.iter().zip(resolved) {
-            let url = TelephonyUrl::parse(&p.telephony_url)?;
-            let (targets, resolve_error) = match targets {
-                Ok(t) => (t, None),
-                Err(e) => (Vec::new(), Some(e)),
-            };
-            allowed.extend(targets.iter().map(|t| t.addr.ip()));
-            let codec = if p.codec.eq_ignore_ascii_case("ulaw") { Codec::Pcmu } else { Codec::Pcma };
-            let handler = Handler::parse(&p.handler)?;
-            let play = match &handler {
-                Handler::Play(path) => Some(load_play(path)?),
-                _ => None,
-            };
-            phones.push(Phone { config: p.clone(), url, targets, resolve_error, account: None, handler, play, codec, active: 0, counted: "unresolved" });
+            let mut phone = Phone::new(p.clone())?;
+            match targets {
+                Ok(t) => phone.targets = t,
+                Err(e) => phone.resolve_error = Some(e),
+            }
+            phones.insert(phone);
         }
         for state in ["registered", "registering", "failed", "unregistered", "trunk", "unresolved"] {
             let count = if state == "unresolved" { phones.len() as i64 } else { 0 };
             metrics.registrations.get_or_create(&StateLabels { state: state.into() }).set(count);
         }
+        let allowed = phones.iter().flat_map(|(_, p)| p.targets.iter().map(|t| t.addr.ip())).collect();
         Ok(Core {
             endpoint,
             ports: PortPool::new(first, last),
@@ -169,7 +153,6 @@ impl Core {
             notes,
             metrics,
             allowed,
-            by_account: HashMap::new(),
             next_call: 0,
             seed,
             draining: false,
@@ -182,8 +165,9 @@ impl Core {
     /// [`resolved`](Self::resolved).
     pub fn start(&mut self, now: Instant) {
         let spread = START_SPREAD.min(Duration::from_millis(self.phones.len() as u64));
-        for index in 0..self.phones.len() {
-            let phone = &self.phones[index];
+        let indices: Vec<usize> = self.phones.iter().map(|(i, _)| i).collect();
+        for index in indices {
+            let Some(phone) = self.phones.get(index) else { continue };
             if phone.targets.is_empty() {
                 warn!(phone = %Masked(&phone.config.phone_number), error = ?phone.resolve_error, "phone not started yet: its telephonyUrl did not resolve");
             } else {
@@ -196,7 +180,7 @@ impl Core {
     fn start_phone(&mut self, now: Instant, index: usize, delay: Duration) {
         let keepalive = (self.config.sip.keepalive_secs > 0).then(|| Duration::from_secs(self.config.sip.keepalive_secs));
         let expires = self.config.sip.registration_expires;
-        let phone = &mut self.phones[index];
+        let Some(phone) = self.phones.get(index) else { return };
         let Some(target) = phone.targets.first() else { return };
         let aor = Uri::sip(Some(&phone.config.sip_login), phone.url.host.clone(), phone.url.port);
         let account = AccountConfig {
@@ -213,20 +197,20 @@ impl Core {
         };
         info!(phone = %Masked(&phone.config.phone_number), registrar = %target.addr, transport = %target.transport, register = phone.config.register, "phone started");
         let id = self.endpoint.add_account_after(now, account, delay);
-        phone.account = Some(id);
-        self.by_account.insert(id, index);
+        self.phones.set_account(index, Some(id));
         self.recount(index);
     }
 
     /// The phones whose telephonyUrl has not resolved yet, to look up again.
     pub fn unresolved(&self) -> Vec<(usize, TelephonyUrl)> {
-        self.phones.iter().enumerate().filter(|(_, p)| p.account.is_none()).map(|(i, p)| (i, p.url.clone())).collect()
+        self.phones.live().filter(|(_, p)| p.account.is_none()).map(|(i, p)| (i, p.url.clone())).collect()
     }
 
     /// The outcome of looking phone `index` up again: started when it resolved.
-    pub fn resolved(&mut self, now: Instant, index: usize, result: Result<Vec<Target>, String>) {
+    pub fn resolved(&mut self, now: Instant, index: usize, url: &TelephonyUrl, result: Result<Vec<Target>, String>) {
         let Some(phone) = self.phones.get_mut(index) else { return };
-        if phone.account.is_some() {
+        // The slot may have been given to another phone while the lookup ran.
+        if phone.account.is_some() || phone.retired || phone.url != *url {
             return;
         }
         match result {
@@ -244,12 +228,133 @@ impl Core {
         }
     }
 
+    /// Serves `configs` from now on (a reloaded configuration, or the Happ platform's phones):
+    /// new phones are set up (and looked up in DNS by the driver: see [`unresolved`](Self::unresolved)),
+    /// removed ones unregister, phones whose SIP identity or registrar changed register anew, and
+    /// other changes (assistant, handler, codec, limits) apply to the next calls. Calls in
+    /// progress keep the phone they started with. A phone that cannot be set up (an unreadable
+    /// `play:` file) changes nothing at all.
+    pub fn apply_phones(&mut self, now: Instant, configs: Vec<PhoneConfig>) -> Result<PhoneChanges, String> {
+        enum Plan {
+            Keep,
+            Update(usize, PhoneConfig),
+            Replace(usize, Phone),
+            Add(Phone),
+        }
+        let mut plans = Vec::new();
+        let mut seen = HashSet::new();
+        for config in configs {
+            if !seen.insert(config.phone_number.clone()) {
+                return Err(format!("phone {} is listed twice", Masked(&config.phone_number)));
+            }
+            let number = config.phone_number.clone();
+            let plan = match self.phones.by_number(&config.phone_number) {
+                Some(i) if self.phones[i].config == config => Plan::Keep,
+                Some(i) if self.phones[i].needs_new_account(&config) => Plan::Replace(i, Phone::new(config)?),
+                Some(i) => {
+                    Phone::new(config.clone())?;
+                    Plan::Update(i, config)
+                }
+                None => Plan::Add(Phone::new(config).map_err(|e| format!("phone {}: {e}", Masked(&number)))?),
+            };
+            plans.push(plan);
+        }
+        let mut changes = PhoneChanges::default();
+        let gone: Vec<usize> = self.phones.live().filter(|(_, p)| !seen.contains(&p.config.phone_number)).map(|(i, _)| i).collect();
+        for index in gone {
+            info!(phone = %Masked(&self.phones[index].config.phone_number), "phone removed");
+            self.retire(now, index);
+            changes.removed += 1;
+        }
+        for plan in plans {
+            match plan {
+                Plan::Keep => {}
+                Plan::Update(index, config) => {
+                    info!(phone = %Masked(&config.phone_number), assistant = ?config.assistant_id, handler = %config.handler, "phone changed; next calls use the change");
+                    self.phones[index].update(config)?;
+                    changes.changed += 1;
+                }
+                Plan::Replace(index, phone) => {
+                    info!(phone = %Masked(&phone.config.phone_number), "phone's SIP account changed; registering anew");
+                    self.retire(now, index);
+                    self.add_phone(phone);
+                    changes.changed += 1;
+                }
+                Plan::Add(phone) => {
+                    info!(phone = %Masked(&phone.config.phone_number), "phone added");
+                    self.add_phone(phone);
+                    changes.added += 1;
+                }
+            }
+        }
+        self.allowed = self.phones.iter().flat_map(|(_, p)| p.targets.iter().map(|t| t.addr.ip())).collect();
+        Ok(changes)
+    }
+
+    /// Takes a reloaded configuration: its phones (see [`apply_phones`](Self::apply_phones)) and
+    /// assistants. The other sections (addresses, ports, limits) need a restart; what differs
+    /// there is returned, for the log.
+    pub fn reload(&mut self, now: Instant, config: Config) -> Result<(PhoneChanges, Vec<&'static str>), String> {
+        let changes = self.apply_phones(now, config.phones.clone())?;
+        let old = &self.config;
+        let mut ignored = Vec::new();
+        let differs = |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") != format!("{b:?}");
+        for (name, a, b) in [
+            ("sip", &old.sip as &dyn std::fmt::Debug, &config.sip as &dyn std::fmt::Debug),
+            ("rtp", &old.rtp, &config.rtp),
+            ("control", &old.control, &config.control),
+            ("calls", &old.calls, &config.calls),
+            ("log", &old.log, &config.log),
+            ("happ", &old.happ, &config.happ),
+            ("speech", &old.speech, &config.speech),
+        ] {
+            if differs(a, b) {
+                ignored.push(name);
+            }
+        }
+        let phones = config.phones.clone();
+        self.config.phones = phones;
+        self.config.assistants = config.assistants;
+        Ok((changes, ignored))
+    }
+
+    /// A new phone, counted as unresolved until the driver has looked it up.
+    fn add_phone(&mut self, phone: Phone) {
+        let index = self.phones.insert(phone);
+        self.metrics.registrations.get_or_create(&StateLabels { state: "unresolved".into() }).inc();
+        self.recount(index);
+    }
+
+    /// Takes phone `index` out of service: no new calls, its account unregistered and removed;
+    /// its slot is freed when its last call ends.
+    fn retire(&mut self, now: Instant, index: usize) {
+        let Some(phone) = self.phones.get_mut(index) else { return };
+        phone.retired = true;
+        let account = phone.account;
+        if let Some(account) = account {
+            let _ = self.endpoint.remove_account(now, account);
+        }
+        self.phones.set_account(index, None);
+        self.recount(index);
+        if self.phones.get(index).is_some_and(|p| p.active == 0) {
+            self.retire_done(index);
+        }
+    }
+
+    /// Frees the slot of a retired phone whose calls are over.
+    fn retire_done(&mut self, index: usize) {
+        if self.phones.remove(index).is_some() {
+            self.metrics.registrations.get_or_create(&StateLabels { state: "retired".into() }).dec();
+        }
+    }
+
     /// Moves phone `index` in the `phones` gauge from the state it was counted in to its
     /// current one: O(1) per registration event, whatever the number of phones.
     fn recount(&mut self, index: usize) {
         let Some(phone) = self.phones.get(index) else { return };
-        let now = self.phone_state(phone).0;
-        let before = std::mem::replace(&mut self.phones[index].counted, now);
+        let now = if phone.retired { "retired" } else { self.phone_state(phone).0 };
+        let Some(phone) = self.phones.get_mut(index) else { return };
+        let before = std::mem::replace(&mut phone.counted, now);
         if before != now {
             self.metrics.registrations.get_or_create(&StateLabels { state: before.into() }).dec();
             self.metrics.registrations.get_or_create(&StateLabels { state: now.into() }).inc();
@@ -297,9 +402,9 @@ impl Core {
     pub fn handle_event(&mut self, now: Instant, event: Event) {
         match event {
             Event::Registration { account, state } => {
-                let Some(&index) = self.by_account.get(&account) else { return };
-                {
-                    let number = Masked(&self.phones[index].config.phone_number);
+                let Some(index) = self.phones.by_account(account) else { return };
+                if let Some(phone) = self.phones.get(index) {
+                    let number = Masked(&phone.config.phone_number);
                     match &state {
                         RegistrationState::Registered { expires, .. } => info!(phone = %number, expires = expires.as_secs(), "registered"),
                         RegistrationState::Failed { status, reason, retry_in } => {
@@ -311,7 +416,7 @@ impl Core {
                 self.recount(index);
             }
             Event::Challenged { account, method, status, realm, algorithm, stale } => {
-                if let Some(phone) = self.by_account.get(&account).and_then(|&i| self.phones.get(i)) {
+                if let Some(phone) = self.phones.by_account(account).and_then(|i| self.phones.get(i)) {
                     info!(phone = %Masked(&phone.config.phone_number), %method, status, %realm, %algorithm, stale, "authentication challenge");
                 }
             }
@@ -364,8 +469,7 @@ impl Core {
             return;
         }
         let users = [call.request_uri.user.clone(), call.to.uri.user.clone()];
-        let matches = |p: &PhoneConfig, u: &str| u == p.sip_login || u == p.phone_number || u == p.phone_number.trim_start_matches('+');
-        let Some(index) = self.phones.iter().position(|p| users.iter().flatten().any(|u| matches(&p.config, u))) else {
+        let Some(index) = self.phones.live().find(|(_, p)| users.iter().flatten().any(|u| p.answers_to(u))).map(|(i, _)| i) else {
             self.reject(now, leg, 404, "Not Found", "no phone for the number called");
             return;
         };
@@ -373,7 +477,7 @@ impl Core {
             self.reject(now, leg, 503, "Service Unavailable", "at the gateway's call limit");
             return;
         }
-        let phone = &self.phones[index];
+        let Some(phone) = self.phones.get(index) else { return };
         if phone.config.max_calls.is_some_and(|m| phone.active >= m) {
             self.reject(now, leg, 486, "Busy Here", "at the phone's call limit");
             return;
@@ -642,6 +746,9 @@ impl Core {
         self.ports.give_back(call.rtp_port);
         if let Some(phone) = self.phones.get_mut(call.phone) {
             phone.active = phone.active.saturating_sub(1);
+            if phone.retired && phone.active == 0 {
+                self.retire_done(call.phone);
+            }
         }
         call.status = status;
         call.reason = Some(reason.clone());
@@ -725,8 +832,9 @@ impl Core {
         }
         let index = self
             .phones
-            .iter()
-            .position(|p| p.config.phone_number == request.phone || p.config.sip_login == request.phone)
+            .live()
+            .find(|(_, p)| p.config.phone_number == request.phone || p.config.sip_login == request.phone)
+            .map(|(i, _)| i)
             .ok_or_else(|| ApiError::new(404, format!("no phone {:?}", request.phone)))?;
         let phone = &self.phones[index];
         let account = phone.account.ok_or_else(|| {
@@ -857,8 +965,8 @@ impl Core {
     /// The phones and their registration.
     pub fn phones_view(&self) -> Vec<PhoneView> {
         self.phones
-            .iter()
-            .map(|p| {
+            .live()
+            .map(|(_, p)| {
                 let (state, reg) = self.phone_state(p);
                 let mut v = PhoneView {
                     phone_number: p.config.phone_number.clone(),
@@ -890,13 +998,6 @@ impl Core {
             })
             .collect()
     }
-}
-
-/// Reads a `play:` file as 8 kHz samples.
-fn load_play(path: &std::path::Path) -> Result<Arc<[i16]>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let audio = happ_fixtures::Audio::from_wav(&bytes).and_then(|a| a.resampled(8_000)).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(audio.samples.into())
 }
 
 fn law_of(codec: Codec) -> Law {

@@ -11,6 +11,7 @@
 
 pub mod core;
 pub mod media;
+pub mod phones;
 mod tcp;
 pub mod views;
 
@@ -105,8 +106,9 @@ pub struct Shared {
     pub ready: Arc<AtomicBool>,
 }
 
-/// Runs the daemon until SIGTERM or SIGINT.
-pub async fn run(config: Config) -> Result<(), String> {
+/// Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads the phones and assistants of the
+/// configuration file at `path`.
+pub async fn run(config: Config, path: &std::path::Path) -> Result<(), String> {
     let seed = seed();
     let dns = Arc::new(Dns::new(&config.sip.dns_servers)?);
     let resolved = resolve_phones(&config, &dns).await;
@@ -134,7 +136,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     let (notes_tx, mut notes) = mpsc::channel::<MediaNote>(1024);
     let (commands_tx, mut commands) = mpsc::channel::<ControlCommand>(64);
     let (tcp_tx, mut tcp_in) = mpsc::channel::<TcpIn>(1024);
-    let (lookups_tx, mut lookups) = mpsc::channel::<(usize, Result<Vec<Target>, String>)>(64);
+    let (lookups_tx, mut lookups) = mpsc::channel::<(usize, TelephonyUrl, Result<Vec<Target>, String>)>(64);
     let mut core = Core::new(config.clone(), endpoint, resolved, advertised, notes_tx, metrics.clone(), seed ^ 0x5851_F42D_4C95_7F2D)?;
     let ready = Arc::new(AtomicBool::new(false));
     if let Some(control) = &config.control {
@@ -148,6 +150,7 @@ pub async fn run(config: Config) -> Result<(), String> {
     ready.store(true, Ordering::Relaxed);
 
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).map_err(|e| e.to_string())?;
     let mut conns = Connections::default();
     let mut buf = vec![0u8; 65_536];
     let mut drain_until: Option<Instant> = None;
@@ -179,9 +182,9 @@ pub async fn run(config: Config) -> Result<(), String> {
                 }
             },
             Some(note) = notes.recv() => core.handle_note(Instant::now(), note),
-            Some((index, result)) = lookups.recv() => {
+            Some((index, url, result)) = lookups.recv() => {
                 lookups_in_flight -= 1;
-                core.resolved(Instant::now(), index, result);
+                core.resolved(Instant::now(), index, &url, result);
                 if lookups_in_flight == 0 && !core.unresolved().is_empty() {
                     resolve_delay = (resolve_delay * 2).min(RESOLVE_RETRY.1);
                     resolve_at = Some(Instant::now() + resolve_delay);
@@ -198,9 +201,17 @@ pub async fn run(config: Config) -> Result<(), String> {
                         lookups_in_flight += 1;
                         let (dns, tx) = (dns.clone(), lookups_tx.clone());
                         tokio::spawn(async move {
-                            let _ = tx.send((index, dns.resolve(&url).await)).await;
+                            let result = dns.resolve(&url).await;
+                            let _ = tx.send((index, url, result)).await;
                         });
                     }
+                }
+            }
+            _ = hangup.recv(), if drain_until.is_none() => {
+                if reload(&mut core, path) {
+                    // New phones are looked up at once.
+                    resolve_delay = RESOLVE_RETRY.0;
+                    resolve_at = Some(Instant::now());
                 }
             }
             _ = tokio::signal::ctrl_c(), if drain_until.is_none() => {
@@ -232,6 +243,28 @@ pub async fn run(config: Config) -> Result<(), String> {
             return Ok(());
         }
     }
+}
+
+/// Reloads the configuration file (SIGHUP); a file that does not load changes nothing. Returns
+/// whether phones wait for a DNS lookup.
+fn reload(core: &mut Core, path: &std::path::Path) -> bool {
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(error = %e, "configuration not reloaded");
+            return false;
+        }
+    };
+    match core.reload(Instant::now(), config) {
+        Ok((changes, ignored)) => {
+            info!(added = changes.added, changed = changes.changed, removed = changes.removed, "configuration reloaded");
+            if !ignored.is_empty() {
+                warn!(sections = ?ignored, "these sections changed and take effect at the next restart");
+            }
+        }
+        Err(e) => warn!(error = %e, "configuration not reloaded"),
+    }
+    !core.unresolved().is_empty()
 }
 
 fn start_drain(core: &mut Core, config: &Config, ready: &AtomicBool) -> Instant {

@@ -129,6 +129,7 @@ pub struct Gateway {
     pub control: String,
     /// The first port of its RTP range: the RTP port of the first call.
     pub rtp: u16,
+    control_port: u16,
     http: reqwest::blocking::Client,
 }
 
@@ -144,7 +145,7 @@ impl Gateway {
         let sip_port = free_port(1);
         let control_port = free_port(1);
         let rtp = free_port(setup.rtp_pairs * 2);
-        let config = config_text(setup, sip_port, control_port, rtp);
+        let config = config_text(setup, sip_port, control_port, rtp, false);
         let path = dir.path().join("gateway.toml");
         fs::write(&path, config).expect("write config");
         let log = fs::File::create(dir.path().join("gateway.log")).expect("log file");
@@ -160,6 +161,7 @@ impl Gateway {
             sip: SocketAddr::from((Ipv4Addr::LOCALHOST, sip_port)),
             control: format!("http://127.0.0.1:{control_port}"),
             rtp,
+            control_port,
             http: reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().expect("HTTP client"),
         };
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -242,6 +244,15 @@ impl Gateway {
         self.child.as_ref().map(Child::id).expect("running")
     }
 
+    /// Rewrites the configuration file for `setup` (same addresses and ports; passwords written
+    /// into the file, since the process's environment is fixed) and sends SIGHUP.
+    pub fn reconfigure(&self, setup: &Setup) {
+        let text = config_text(setup, self.sip.port(), self.control_port, self.rtp, true);
+        fs::write(self.dir.path().join("gateway.toml"), text).expect("write config");
+        let status = Command::new("kill").args(["-HUP", &self.pid().to_string()]).status().expect("kill");
+        assert!(status.success());
+    }
+
     /// Sends SIGTERM.
     pub fn terminate(&self) {
         let status = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().expect("kill");
@@ -275,7 +286,7 @@ impl Drop for Gateway {
     }
 }
 
-fn config_text(setup: &Setup, sip_port: u16, control_port: u16, rtp: u16) -> String {
+fn config_text(setup: &Setup, sip_port: u16, control_port: u16, rtp: u16, inline_passwords: bool) -> String {
     let mut t = format!(
         "[sip]\nlisten = \"127.0.0.1:{sip_port}\"\nregistration_expires = {}\nkeepalive_secs = 10\ndns_servers = [{}]\nsession_expires = {}\nmin_session_expires = {}\n\n\
          [rtp]\nbind = \"127.0.0.1\"\nport_range = \"{rtp}-{}\"\ninactivity_secs = {}\n\n\
@@ -294,9 +305,10 @@ fn config_text(setup: &Setup, sip_port: u16, control_port: u16, rtp: u16) -> Str
         setup.log_level,
     );
     for (i, p) in setup.phones.iter().enumerate() {
+        let password = if inline_passwords { format!("'{}'", p.password) } else { format!("\"${{TEST_PHONE_PASSWORD_{i}}}\"") };
         let _ = write!(
             t,
-            "\n[[phones]]\nphoneNumber = \"{}\"\nsipLogin = \"{}\"\npassword = \"${{TEST_PHONE_PASSWORD_{i}}}\"\ntelephonyUrl = \"{}\"\n\
+            "\n[[phones]]\nphoneNumber = \"{}\"\nsipLogin = \"{}\"\npassword = {password}\ntelephonyUrl = \"{}\"\n\
              codec = \"{}\"\nregister = {}\nhandler = \"{}\"\nanswerDelayMs = {}\n",
             p.number, p.login, p.url, p.codec, p.register, p.handler, p.answer_delay_ms
         );
