@@ -9,6 +9,7 @@ mod daemon;
 mod dns;
 mod metrics;
 mod pii;
+mod platform;
 mod ports;
 
 use std::process::ExitCode;

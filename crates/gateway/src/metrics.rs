@@ -24,6 +24,13 @@ pub struct RejectLabels {
     pub status: String,
 }
 
+/// Labels of an outcome (`ok`, `failed`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    /// The outcome.
+    pub outcome: String,
+}
+
 /// Labels of a registration state.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StateLabels {
@@ -66,6 +73,8 @@ pub struct Metrics {
     pub rtp_ports_in_use: Gauge,
     /// RTP/RTCP port pairs in the range.
     pub rtp_ports_capacity: Gauge,
+    /// Reads of the Happ platform's phones and assistants, by outcome.
+    pub platform_syncs: Family<OutcomeLabels, Counter>,
     last: std::sync::Mutex<happ_sip::endpoint::EndpointStats>,
 }
 
@@ -96,6 +105,7 @@ impl Metrics {
             rtp_malformed: Counter::default(),
             rtp_ports_in_use: Gauge::default(),
             rtp_ports_capacity: Gauge::default(),
+            platform_syncs: Family::default(),
             last: std::sync::Mutex::new(Default::default()),
             registry: Registry::default(),
         };
@@ -115,6 +125,7 @@ impl Metrics {
         registry.register("rtp_malformed", "Malformed RTP datagrams (ended calls)", m.rtp_malformed.clone());
         registry.register("rtp_port_pairs_in_use", "RTP/RTCP port pairs in use", m.rtp_ports_in_use.clone());
         registry.register("rtp_port_pairs", "RTP/RTCP port pairs in rtp.port_range", m.rtp_ports_capacity.clone());
+        registry.register("platform_syncs", "Reads of the Happ platform's phones and assistants, by outcome", m.platform_syncs.clone());
         Metrics { registry, ..m }
     }
 

@@ -418,6 +418,13 @@ impl Store {
         Ok(phone.clone())
     }
 
+    /// Removes a phone (the reference has no endpoint for it; the dashboard can, and tests of
+    /// the gateway's sync need it).
+    pub fn remove_phone(&mut self, id: &PhoneId) -> Result<Phone, ApiError> {
+        let index = self.phones.iter().position(|p| &p.id == id).ok_or_else(|| ApiError::not_found("Phone", id.as_str()))?;
+        Ok(self.phones.remove(index))
+    }
+
     // ---- tools ---------------------------------------------------------------------------
 
     /// The tools of an assistant.

@@ -23,9 +23,6 @@ pub fn run(path: &Path) -> u8 {
         Some(c) => println!("control API: http://{}", c.listen),
         None => println!("control API: none"),
     }
-    if let Some(h) = &config.happ {
-        println!("Happ platform: {} (token set: {}); not used by this build, which serves the phones below", h.base_url, !h.token.is_blank());
-    }
     if config.speech.stt.is_some() || config.speech.tts.is_some() {
         println!(
             "speech: stt {}, tts {} (adapters are not in this build)",
@@ -33,21 +30,47 @@ pub fn run(path: &Path) -> u8 {
             config.speech.tts.as_deref().unwrap_or("local")
         );
     }
-    let resolved = tokio::runtime::Builder::new_current_thread().enable_all().build().ok().map(|rt| {
-        rt.block_on(async {
-            match Dns::new(&config.sip.dns_servers) {
-                Ok(dns) => crate::daemon::resolve_phones(&config, &dns).await,
-                Err(e) => config.phones.iter().map(|_| Err(e.clone())).collect(),
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        eprintln!("happ-gateway: cannot start the runtime");
+        return 1;
+    };
+    // With [happ], what the platform serves now joins the file's phones (the file's win).
+    let mut shown = config.clone();
+    let mut platform_assistants = Vec::new();
+    let mut status = 0;
+    if let Some(h) = &config.happ {
+        let fetched = match crate::platform::client(h) {
+            Ok(client) => rt.block_on(crate::platform::fetch(&client)).map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        match fetched {
+            Ok(catalog) => {
+                println!("Happ platform: {}: {} phones, {} linked assistants", h.base_url, catalog.phones.len(), catalog.assistants.len());
+                let local: Vec<String> = config.phones.iter().map(|p| p.phone_number.clone()).collect();
+                let mut phones: Vec<_> = catalog.phones.into_iter().filter(|p| !local.contains(&p.phone_number)).collect();
+                phones.extend(config.phones.iter().cloned());
+                shown.phones = phones;
+                platform_assistants = catalog.assistants;
             }
-        })
+            Err(e) => {
+                println!("Happ platform: {}: cannot read the phones and assistants: {e}", h.base_url);
+                status = 1;
+            }
+        }
+    }
+    let resolved = rt.block_on(async {
+        match Dns::new(&shown.sip.dns_servers) {
+            Ok(dns) => crate::daemon::resolve_phones(&shown, &dns).await,
+            Err(e) => shown.phones.iter().map(|_| Err(e.clone())).collect(),
+        }
     });
+    let config = shown;
     println!("phones ({}):", config.phones.len());
     for (i, p) in config.phones.iter().enumerate() {
         let url = TelephonyUrl::parse(&p.telephony_url).map(|u| u.to_string()).unwrap_or_default();
         let mode = if p.register { format!("registers as {}@{}", p.sip_login, url) } else { format!("trunk: accepts INVITEs from {url}") };
         println!("  {}  {mode}", p.phone_number);
-        let targets = resolved.as_ref().and_then(|r| r.get(i));
-        match targets {
+        match resolved.get(i) {
             Some(Ok(t)) => println!("      resolves to {}", t.iter().map(|t| format!("{} ({})", t.addr, t.transport)).collect::<Vec<_>>().join(", ")),
             Some(Err(e)) => println!("      does not resolve now: {e}"),
             None => {}
@@ -62,6 +85,21 @@ pub fn run(path: &Path) -> u8 {
         };
         println!("      codec {}, {handler}{}", p.codec, p.max_calls.map(|m| format!(", at most {m} calls")).unwrap_or_default());
     }
+    if !platform_assistants.is_empty() {
+        println!("assistants of the platform ({}):", platform_assistants.len());
+    }
+    for a in &platform_assistants {
+        println!(
+            "  {}  {:?} ({} {}, {}), from the platform: {} knowledge entries, {} tools",
+            a.config.id,
+            a.config.name,
+            a.config.llm_provider,
+            a.config.llm_model,
+            a.config.language,
+            a.knowledge.len(),
+            a.tools.len()
+        );
+    }
     if !config.assistants.is_empty() {
         println!("assistants ({}):", config.assistants.len());
         for a in &config.assistants {
@@ -75,5 +113,5 @@ pub fn run(path: &Path) -> u8 {
     for w in config.warnings() {
         println!("warning: {w}");
     }
-    0
+    status
 }

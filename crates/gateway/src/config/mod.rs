@@ -5,7 +5,6 @@
 //! (camelCase).
 
 mod env;
-mod secret;
 mod telephony;
 
 use std::collections::HashSet;
@@ -15,7 +14,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use env::{EnvError, expand};
-pub use secret::Secret;
+/// Passwords and tokens: printed as `<redacted>` (the Happ client's type, so a secret passes
+/// from the configuration to the client without being exposed on the way).
+pub use happ_client::Secret;
 pub use telephony::TelephonyUrl;
 
 /// Why the configuration cannot be used.
@@ -219,6 +220,13 @@ pub struct HappConfig {
     pub base_url: String,
     /// Access token.
     pub token: Secret,
+    /// Seconds between reads of the platform's phones and assistants.
+    #[serde(default = "default_sync_secs")]
+    pub sync_secs: u64,
+}
+
+fn default_sync_secs() -> u64 {
+    60
 }
 
 /// `[calls]`
@@ -332,7 +340,7 @@ fn default_handler() -> String {
 }
 
 /// `[[assistants]]`: the Happ API's assistant fields.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AssistantConfig {
     /// Identifier phones refer to.
@@ -365,6 +373,39 @@ pub struct SpeechConfig {
     pub stt: Option<String>,
     /// Text-to-speech adapter.
     pub tts: Option<String>,
+}
+
+impl PhoneConfig {
+    /// Checks what a phone needs to be served, wherever it comes from (the file or the
+    /// platform): the field at fault and why.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.phone_number.trim().is_empty() {
+            return Err(("phoneNumber", "must not be empty".into()));
+        }
+        if self.sip_login.trim().is_empty() {
+            return Err(("sipLogin", "must not be empty".into()));
+        }
+        TelephonyUrl::parse(&self.telephony_url).map_err(|m| ("telephonyUrl", m))?;
+        match self.codec.to_ascii_lowercase().as_str() {
+            "alaw" | "ulaw" => {}
+            "opus" => return Err(("codec", "opus is not supported yet (alaw or ulaw)".into())),
+            other => return Err(("codec", format!("{other:?}: expected alaw or ulaw"))),
+        }
+        if let Handler::Play(file) = Handler::parse(&self.handler).map_err(|m| ("handler", m))? {
+            let bytes = std::fs::read(&file).map_err(|e| ("handler", format!("cannot read {}: {e}", file.display())))?;
+            happ_fixtures::Audio::from_wav(&bytes).map_err(|e| ("handler", format!("{}: {e}", file.display())))?;
+        }
+        if self.answer_delay_ms > Config::MAX_ANSWER_DELAY_MS {
+            return Err((
+                "answerDelayMs",
+                format!("{} is more than {} (callers and carriers give up long before)", self.answer_delay_ms, Config::MAX_ANSWER_DELAY_MS),
+            ));
+        }
+        if self.max_calls == Some(0) {
+            return Err(("maxCalls", "must be at least 1".into()));
+        }
+        Ok(())
+    }
 }
 
 /// What calls to a phone do.
@@ -430,7 +471,7 @@ impl Config {
             return Err(("log.format".into(), format!("{:?}: expected text or json", self.log.format)));
         }
         if let Some(control) = &self.control
-            && control.token.is_blank()
+            && control.token.expose().trim().is_empty()
         {
             return Err(("control.token".into(), "must not be empty".into()));
         }
@@ -454,47 +495,28 @@ impl Config {
         if assistants.len() != self.assistants.len() {
             return Err(("assistants".into(), "two assistants have the same id".into()));
         }
+        if let Some(happ) = &self.happ {
+            if !(happ.base_url.starts_with("https://") || happ.base_url.starts_with("http://")) {
+                return Err(("happ.base_url".into(), format!("{:?}: expected an http:// or https:// URL", happ.base_url)));
+            }
+            if happ.token.expose().trim().is_empty() {
+                return Err(("happ.token".into(), "must not be empty".into()));
+            }
+            if happ.sync_secs == 0 {
+                return Err(("happ.sync_secs".into(), "must be at least 1".into()));
+            }
+        }
         for (i, p) in self.phones.iter().enumerate() {
             let key = |field: &str| format!("phones[{i}].{field}");
-            if p.phone_number.trim().is_empty() {
-                return Err((key("phoneNumber"), "must not be empty".into()));
-            }
             if !numbers.insert(p.phone_number.as_str()) {
                 return Err((key("phoneNumber"), format!("{} is configured twice", p.phone_number)));
             }
-            if p.sip_login.trim().is_empty() {
-                return Err((key("sipLogin"), "must not be empty".into()));
-            }
-            TelephonyUrl::parse(&p.telephony_url).map_err(|m| (key("telephonyUrl"), m))?;
-            match p.codec.to_ascii_lowercase().as_str() {
-                "alaw" | "ulaw" => {}
-                "opus" => return Err((key("codec"), "opus is not supported yet (alaw or ulaw)".into())),
-                other => return Err((key("codec"), format!("{other:?}: expected alaw or ulaw"))),
-            }
-            let handler = Handler::parse(&p.handler).map_err(|m| (key("handler"), m))?;
-            match &handler {
-                Handler::Play(file) => {
-                    let bytes = std::fs::read(file).map_err(|e| (key("handler"), format!("cannot read {}: {e}", file.display())))?;
-                    happ_fixtures::Audio::from_wav(&bytes).map_err(|e| (key("handler"), format!("{}: {e}", file.display())))?;
+            p.check().map_err(|(field, message)| (key(field), message))?;
+            if Handler::parse(&p.handler) == Ok(Handler::Assistant) && self.happ.is_none() {
+                let id = p.assistant_id.as_deref().ok_or_else(|| (key("assistantId"), "required by the assistant handler".to_owned()))?;
+                if !assistants.contains(id) {
+                    return Err((key("assistantId"), format!("no [[assistants]] entry has id {id:?}")));
                 }
-                Handler::Assistant => {
-                    if self.happ.is_none() {
-                        let id = p.assistant_id.as_deref().ok_or_else(|| (key("assistantId"), "required by the assistant handler".to_owned()))?;
-                        if !assistants.contains(id) {
-                            return Err((key("assistantId"), format!("no [[assistants]] entry has id {id:?}")));
-                        }
-                    }
-                }
-                Handler::Echo => {}
-            }
-            if p.answer_delay_ms > Self::MAX_ANSWER_DELAY_MS {
-                return Err((
-                    key("answerDelayMs"),
-                    format!("{} is more than {} (callers and carriers give up long before)", p.answer_delay_ms, Self::MAX_ANSWER_DELAY_MS),
-                ));
-            }
-            if p.max_calls == Some(0) {
-                return Err((key("maxCalls"), "must be at least 1".into()));
             }
         }
         Ok(())

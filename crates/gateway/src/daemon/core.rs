@@ -24,6 +24,7 @@ use crate::config::{Config, Handler, PhoneConfig, TelephonyUrl};
 use crate::dns::Target;
 use crate::metrics::{CallLabels, Metrics, RejectLabels, StateLabels};
 use crate::pii::Masked;
+use crate::platform::Catalog;
 use crate::ports::PortPool;
 
 /// Longest spread of the first registrations at start-up.
@@ -112,6 +113,10 @@ pub struct Core {
     seed: u64,
     /// Set at shutdown: new calls are refused with 503.
     pub draining: bool,
+    /// The phones of the configuration file, and the platform's last catalog (`[happ]`): the
+    /// phones served are both, the file's winning for a number in both.
+    local_phones: Vec<PhoneConfig>,
+    platform: Option<Catalog>,
 }
 
 impl Core {
@@ -143,7 +148,6 @@ impl Core {
         Ok(Core {
             endpoint,
             ports: PortPool::new(first, last),
-            config,
             phones,
             calls: HashMap::new(),
             by_id: HashMap::new(),
@@ -156,6 +160,9 @@ impl Core {
             next_call: 0,
             seed,
             draining: false,
+            local_phones: config.phones.clone(),
+            platform: None,
+            config,
         })
     }
 
@@ -295,7 +302,8 @@ impl Core {
     /// assistants. The other sections (addresses, ports, limits) need a restart; what differs
     /// there is returned, for the log.
     pub fn reload(&mut self, now: Instant, config: Config) -> Result<(PhoneChanges, Vec<&'static str>), String> {
-        let changes = self.apply_phones(now, config.phones.clone())?;
+        self.local_phones = config.phones.clone();
+        let changes = self.apply_phones(now, self.merged_phones())?;
         let old = &self.config;
         let mut ignored = Vec::new();
         let differs = |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") != format!("{b:?}");
@@ -316,6 +324,26 @@ impl Core {
         self.config.phones = phones;
         self.config.assistants = config.assistants;
         Ok((changes, ignored))
+    }
+
+    /// Takes the platform's catalog: its phones are served (with the file's), its assistants
+    /// answer them.
+    pub fn set_platform(&mut self, now: Instant, catalog: Catalog) -> Result<PhoneChanges, String> {
+        let previous = self.platform.replace(catalog);
+        match self.apply_phones(now, self.merged_phones()) {
+            Ok(changes) => Ok(changes),
+            Err(e) => {
+                self.platform = previous;
+                Err(e)
+            }
+        }
+    }
+
+    /// The platform's phones, then the file's (a number in both is the file's).
+    fn merged_phones(&self) -> Vec<PhoneConfig> {
+        let local: HashSet<&str> = self.local_phones.iter().map(|p| p.phone_number.as_str()).collect();
+        let platform = self.platform.iter().flat_map(|c| &c.phones).filter(|p| !local.contains(p.phone_number.as_str()));
+        platform.chain(&self.local_phones).cloned().collect()
     }
 
     /// A new phone, counted as unresolved until the driver has looked it up.
@@ -981,6 +1009,8 @@ impl Core {
                     retry_in: None,
                     active_calls: p.active,
                     handler: p.config.handler.clone(),
+                    assistant_id: p.config.assistant_id.clone(),
+                    source: if self.local_phones.iter().any(|l| l.phone_number == p.config.phone_number) { "config" } else { "happ" }.into(),
                 };
                 match reg {
                     Some(RegistrationState::Registered { expires, contact }) => {

@@ -29,6 +29,7 @@ use tracing::{info, warn};
 use crate::config::{Config, TelephonyUrl};
 use crate::dns::{Dns, Target};
 use crate::metrics::Metrics;
+use crate::platform::Catalog;
 use core::{ApiError, Core};
 use media::MediaNote;
 use tcp::{Connections, TcpIn};
@@ -148,6 +149,15 @@ pub async fn run(config: Config, path: &std::path::Path) -> Result<(), String> {
     }
     core.start(Instant::now());
     ready.store(true, Ordering::Relaxed);
+    // With [happ], the platform's phones and assistants join the file's as they are read.
+    let (catalogs_tx, mut catalogs) = mpsc::channel::<Catalog>(4);
+    if let Some(happ) = &config.happ {
+        let client = crate::platform::client(happ)?;
+        info!(base_url = %happ.base_url, sync_secs = happ.sync_secs, "reading phones and assistants from the Happ platform");
+        tokio::spawn(crate::platform::sync(client, Duration::from_secs(happ.sync_secs), catalogs_tx, metrics.clone()));
+    } else {
+        drop(catalogs_tx);
+    }
 
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).map_err(|e| e.to_string())?;
@@ -191,6 +201,16 @@ pub async fn run(config: Config, path: &std::path::Path) -> Result<(), String> {
                 }
             }
             Some(command) = commands.recv() => control(&mut core, command),
+            Some(catalog) = catalogs.recv(), if drain_until.is_none() => {
+                match core.set_platform(Instant::now(), catalog) {
+                    Ok(changes) => info!(added = changes.added, changed = changes.changed, removed = changes.removed, "platform phones applied"),
+                    Err(e) => warn!(error = %e, "platform phones not applied"),
+                }
+                if !core.unresolved().is_empty() {
+                    resolve_delay = RESOLVE_RETRY.0;
+                    resolve_at = Some(Instant::now());
+                }
+            }
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
                 let now = Instant::now();
                 core.endpoint.handle_timeout(now);

@@ -31,6 +31,10 @@ pub struct PhoneView {
     pub active_calls: u32,
     /// The handler.
     pub handler: String,
+    /// The assistant that answers it.
+    pub assistant_id: Option<String>,
+    /// Where it comes from: `config` (the file) or `happ` (the platform).
+    pub source: String,
 }
 
 /// A call, in progress or recently ended.

@@ -99,6 +99,8 @@ pub struct Setup {
     pub log_level: &'static str,
     /// `sip.session_expires` and `sip.min_session_expires`.
     pub session_timer: (u32, u32),
+    /// `[happ]`: base URL, token, `sync_secs`.
+    pub happ: Option<(String, String, u64)>,
 }
 
 impl Setup {
@@ -115,6 +117,7 @@ impl Setup {
             dns_servers: Vec::new(),
             log_level: "info,happ_gateway=debug,happ_sip=debug",
             session_timer: (1800, 90),
+            happ: None,
         }
     }
 }
@@ -304,6 +307,9 @@ fn config_text(setup: &Setup, sip_port: u16, control_port: u16, rtp: u16, inline
         setup.drain_secs,
         setup.log_level,
     );
+    if let Some((url, token, secs)) = &setup.happ {
+        let _ = write!(t, "\n[happ]\nbase_url = \"{url}\"\ntoken = '{token}'\nsync_secs = {secs}\n");
+    }
     for (i, p) in setup.phones.iter().enumerate() {
         let password = if inline_passwords { format!("'{}'", p.password) } else { format!("\"${{TEST_PHONE_PASSWORD_{i}}}\"") };
         let _ = write!(
