@@ -12,7 +12,8 @@ use std::time::Duration;
 use happ_client::model::{AssistantId, Codec, NewPhone, PhoneId};
 use happ_server::{FaultConfig, HappServer, Seed, ServerConfig, ServerHandle};
 use happ_testkit::kamailio::{Kamailio, KamailioConfig};
-use support::{Gateway, Setup, eventually};
+use happ_testkit::sipp::Sipp;
+use support::{Gateway, Phone, Setup, eventually};
 
 const TOKEN: &str = "happ_gateway_test";
 const USERS: [(&str, &str); 3] = [("1001", "pw-1001"), ("1002", "pw-1002"), ("1003", "pw-1003")];
@@ -109,4 +110,47 @@ fn the_platforms_phones_register_and_follow_its_changes() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("1 phones, 1 linked assistants") && text.contains("+493001001") && text.contains("Sales"), "{text}");
+}
+
+#[test]
+fn calls_are_mirrored_into_chats_and_survive_a_restart_during_an_outage() {
+    let (_rt, server) = happ("127.0.0.1:5999");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let setup = Setup {
+        happ: Some((server.base_url(), TOKEN.into(), 1)),
+        happ_outbox: Some(dir.path().join("outbox.sqlite")),
+        ..Setup::with_phones(vec![Phone { assistant_id: Some("a-support".into()), ..Phone::trunk("+4930111", "127.0.0.1:5999") }])
+    };
+    let chats = |server: &ServerHandle| {
+        server
+            .state()
+            .read(|s| s.chats().filter(|c| c.assistant_id.as_ref().is_some_and(|a| a.as_str() == "a-support")).map(|c| c.id.clone()).collect::<Vec<_>>())
+    };
+
+    // The platform is down while a call happens, and the gateway stops before it is back.
+    server.state().set_faults(serde_json::from_str::<FaultConfig>(r#"{"rules": [{"action": {"kind": "error", "status": 503}}]}"#).expect("rules"));
+    let mut gw = Gateway::start(&setup);
+    let uac = Sipp::scenario("uac_talk.xml").placeholder("SDP_PORT", 9).placeholder("TALK_MS", 500).remote(gw.sip).service("4930111");
+    let out = uac.run().unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.succeeded(), "{}\n{}", out.report(), gw.log());
+    eventually("the chat's creation tried", Duration::from_secs(10), || (server.state().stats().route("POST /api/chats").requests > 0).then_some(()));
+    gw.terminate();
+    assert!(gw.wait_exit(Duration::from_secs(20)).success(), "{}", gw.log());
+    assert!(chats(&server).is_empty(), "nothing reached the platform yet");
+
+    // Back up, and a new gateway process: the call's chat arrives, once, with both messages.
+    server.state().set_faults(FaultConfig::default());
+    let gw = Gateway::start(&setup);
+    let chat = eventually("the call's chat delivered", Duration::from_secs(30), || {
+        let ids = chats(&server);
+        let id = ids.first()?.clone();
+        let messages = server.state().read(|s| s.messages(&id).map(|m| m.to_vec())).ok()?;
+        (messages.len() == 2).then_some((ids, messages))
+    });
+    let (ids, messages) = chat;
+    assert_eq!(ids.len(), 1, "one chat for one call");
+    assert!(messages[0].content.starts_with("Inbound call from ") && messages[0].content.contains("+4930111"), "{:?}", messages[0]);
+    assert!(messages[1].content.starts_with("Call ended after "), "{:?}", messages[1]);
+    assert!(messages.iter().all(|m| m.role.to_string() == "system"), "{messages:?}");
+    assert!(gw.log().contains("Happ outbox open") && gw.log().contains("pending=3"), "{}", gw.log());
 }

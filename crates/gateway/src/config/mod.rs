@@ -223,6 +223,14 @@ pub struct HappConfig {
     /// Seconds between reads of the platform's phones and assistants.
     #[serde(default = "default_sync_secs")]
     pub sync_secs: u64,
+    /// The SQLite file of the outbox: what the gateway writes to the platform (each call's
+    /// chat), kept until delivered. Relative to the configuration file's directory.
+    #[serde(default = "default_outbox")]
+    pub outbox: PathBuf,
+}
+
+fn default_outbox() -> PathBuf {
+    PathBuf::from("happ-outbox.sqlite")
 }
 
 fn default_sync_secs() -> u64 {
@@ -452,6 +460,11 @@ impl Config {
     }
 
     fn resolve_paths(&mut self, dir: &Path) {
+        if let Some(happ) = &mut self.happ
+            && happ.outbox.is_relative()
+        {
+            happ.outbox = dir.join(&happ.outbox);
+        }
         for phone in &mut self.phones {
             if let Ok(Handler::Play(file)) = Handler::parse(&phone.handler)
                 && file.is_relative()

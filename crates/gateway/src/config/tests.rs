@@ -79,6 +79,12 @@ fn errors_name_the_key() {
     let (key, _) = invalid(&format!("[sip]\nmin_session_expires = 0\n{MINIMAL}"));
     assert_eq!(key, "sip.min_session_expires");
     assert!(load(&format!("[sip]\nsession_expires = 0\n{MINIMAL}")).is_ok(), "0: no timer of ours");
+    let (key, _) = invalid(&format!("[happ]\nbase_url = \"api.happ.tools\"\ntoken = \"t\"\n{MINIMAL}"));
+    assert_eq!(key, "happ.base_url");
+    let (key, _) = invalid(&format!("[happ]\nbase_url = \"https://api.happ.tools\"\ntoken = \" \"\n{MINIMAL}"));
+    assert_eq!(key, "happ.token");
+    let (key, _) = invalid(&format!("[happ]\nbase_url = \"https://api.happ.tools\"\ntoken = \"t\"\nsync_secs = 0\n{MINIMAL}"));
+    assert_eq!(key, "happ.sync_secs");
 }
 
 #[test]

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::media::{self, Handler as MediaHandler, MediaCommand, MediaNote, MediaSetup};
+use super::mirror::Mirror;
 use super::phones::{Phone, Phones};
 use super::views::{CallView, DialRequest, PhoneView};
 use crate::config::{Config, Handler, PhoneConfig, TelephonyUrl};
@@ -89,6 +90,8 @@ struct Call {
     sip_call_id: String,
     status: Option<u16>,
     reason: Option<String>,
+    /// The call's chat at the platform (its outbox key), once mirrored.
+    chat: Option<String>,
 }
 
 /// The SIP task's state.
@@ -117,6 +120,8 @@ pub struct Core {
     /// phones served are both, the file's winning for a number in both.
     local_phones: Vec<PhoneConfig>,
     platform: Option<Catalog>,
+    /// Calls mirrored into Happ chats (with `[happ]`).
+    mirror: Option<Mirror>,
 }
 
 impl Core {
@@ -162,6 +167,7 @@ impl Core {
             draining: false,
             local_phones: config.phones.clone(),
             platform: None,
+            mirror: None,
             config,
         })
     }
@@ -573,6 +579,7 @@ impl Core {
                 sip_call_id: call.call_id.clone(),
                 status: None,
                 reason: None,
+                chat: None,
             },
         );
         self.by_id.insert(id, leg);
@@ -622,14 +629,35 @@ impl Core {
     }
 
     fn answered(&mut self, leg: LegId) {
-        if let Some(call) = self.calls.get_mut(&leg)
-            && call.state != CallState::Answered
-        {
-            call.state = CallState::Answered;
-            call.answered = Some(SystemTime::now());
-            call.ring_deadline = None;
-            info!(%leg, call = %call.id, "answered");
+        let Some(call) = self.calls.get_mut(&leg) else { return };
+        if call.state == CallState::Answered {
+            return;
         }
+        call.state = CallState::Answered;
+        call.answered = Some(SystemTime::now());
+        call.ring_deadline = None;
+        info!(%leg, call = %call.id, "answered");
+        // Mirrored into a chat of the phone's assistant.
+        let Some(phone) = self.phones.get(call.phone) else { return };
+        if let (Some(mirror), Some(assistant)) = (&self.mirror, &phone.config.assistant_id) {
+            let text = if call.inbound {
+                format!("Inbound call from {} to {}, answered.", call.remote, phone.config.phone_number)
+            } else {
+                format!("Outbound call from {} to {}, answered.", phone.config.phone_number, call.remote)
+            };
+            mirror.opened(&call.id, assistant, text);
+            call.chat = Some(call.id.clone());
+        }
+    }
+
+    /// Mirrors calls into Happ chats through `mirror` from now on.
+    pub fn set_mirror(&mut self, mirror: Mirror) {
+        self.mirror = Some(mirror);
+    }
+
+    /// The mirror, to close at shutdown.
+    pub fn take_mirror(&mut self) -> Option<Mirror> {
+        self.mirror.take()
     }
 
     /// Takes the peer's SDP (an answer to our offer, or early media) and starts or updates media.
@@ -778,6 +806,10 @@ impl Core {
                 self.retire_done(call.phone);
             }
         }
+        if let (Some(mirror), Some(chat), Some(answered)) = (&self.mirror, &call.chat, call.answered) {
+            let secs = SystemTime::now().duration_since(answered).unwrap_or_default().as_secs();
+            mirror.note(chat, format!("Call ended after {secs} s: {reason}."));
+        }
         call.status = status;
         call.reason = Some(reason.clone());
         info!(%leg, call = %call.id, outcome, status = ?status, %reason, "call ended");
@@ -916,6 +948,7 @@ impl Core {
             sip_call_id: self.endpoint.leg_call_id(leg).unwrap_or_default().to_owned(),
             status: None,
             reason: None,
+            chat: None,
         };
         let view = self.view(&call, false);
         self.calls.insert(leg, call);

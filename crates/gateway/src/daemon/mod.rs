@@ -11,6 +11,7 @@
 
 pub mod core;
 pub mod media;
+pub mod mirror;
 pub mod phones;
 mod tcp;
 pub mod views;
@@ -154,7 +155,17 @@ pub async fn run(config: Config, path: &std::path::Path) -> Result<(), String> {
     if let Some(happ) = &config.happ {
         let client = crate::platform::client(happ)?;
         info!(base_url = %happ.base_url, sync_secs = happ.sync_secs, "reading phones and assistants from the Happ platform");
-        tokio::spawn(crate::platform::sync(client, Duration::from_secs(happ.sync_secs), catalogs_tx, metrics.clone()));
+        tokio::spawn(crate::platform::sync(client.clone(), Duration::from_secs(happ.sync_secs), catalogs_tx, metrics.clone()));
+        // What the gateway writes to the platform goes through the outbox, delivered from here.
+        let outbox = happ_client::outbox::Outbox::open(&happ.outbox).map_err(|e| e.to_string())?;
+        let pending = outbox.stats().map(|s| s.pending).unwrap_or(0);
+        info!(path = %happ.outbox.display(), pending, "Happ outbox open");
+        core.set_mirror(mirror::Mirror::start(outbox.clone())?);
+        tokio::spawn(async move {
+            if let Err(e) = outbox.run(client).await {
+                tracing::error!(error = %e, "the Happ outbox stopped: writes to the platform wait until a restart");
+            }
+        });
     } else {
         drop(catalogs_tx);
     }
@@ -259,6 +270,9 @@ pub async fn run(config: Config, path: &std::path::Path) -> Result<(), String> {
         if let Some(until) = unregister_until
             && (!core.endpoint.registrations_pending() || now >= until)
         {
+            if let Some(mirror) = core.take_mirror() {
+                tokio::task::block_in_place(|| mirror.close());
+            }
             info!("stopped");
             return Ok(());
         }

@@ -51,6 +51,8 @@ pub struct Phone {
     pub max_calls: Option<u32>,
     /// `answerDelayMs`.
     pub answer_delay_ms: u64,
+    /// `assistantId`.
+    pub assistant_id: Option<String>,
 }
 
 impl Phone {
@@ -67,6 +69,7 @@ impl Phone {
             handler: "echo".to_owned(),
             max_calls: None,
             answer_delay_ms: 0,
+            assistant_id: None,
         }
     }
 
@@ -101,6 +104,8 @@ pub struct Setup {
     pub session_timer: (u32, u32),
     /// `[happ]`: base URL, token, `sync_secs`.
     pub happ: Option<(String, String, u64)>,
+    /// `happ.outbox` (default: in the gateway's directory).
+    pub happ_outbox: Option<PathBuf>,
 }
 
 impl Setup {
@@ -118,6 +123,7 @@ impl Setup {
             log_level: "info,happ_gateway=debug,happ_sip=debug",
             session_timer: (1800, 90),
             happ: None,
+            happ_outbox: None,
         }
     }
 }
@@ -309,6 +315,9 @@ fn config_text(setup: &Setup, sip_port: u16, control_port: u16, rtp: u16, inline
     );
     if let Some((url, token, secs)) = &setup.happ {
         let _ = write!(t, "\n[happ]\nbase_url = \"{url}\"\ntoken = '{token}'\nsync_secs = {secs}\n");
+        if let Some(path) = &setup.happ_outbox {
+            let _ = writeln!(t, "outbox = '{}'", path.display());
+        }
     }
     for (i, p) in setup.phones.iter().enumerate() {
         let password = if inline_passwords { format!("'{}'", p.password) } else { format!("\"${{TEST_PHONE_PASSWORD_{i}}}\"") };
@@ -320,6 +329,9 @@ fn config_text(setup: &Setup, sip_port: u16, control_port: u16, rtp: u16, inline
         );
         if let Some(m) = p.max_calls {
             let _ = writeln!(t, "maxCalls = {m}");
+        }
+        if let Some(a) = &p.assistant_id {
+            let _ = writeln!(t, "assistantId = \"{a}\"");
         }
     }
     t
