@@ -25,28 +25,25 @@ impl fmt::Display for AccountId {
     }
 }
 
-/// SplitMix64, seeded by the caller (the daemon seeds it from the OS; tests with a constant).
+/// Identifiers and jitter from a generator seeded by the caller (the daemon seeds it from the OS;
+/// tests with a constant). `fastrand`'s wyrand: small, fast, and reproducible per seed.
 #[derive(Clone, Debug)]
 pub(crate) struct Ids {
-    state: u64,
+    rng: fastrand::Rng,
 }
 
 impl Ids {
     pub(crate) fn new(seed: u64) -> Self {
-        Ids { state: seed }
+        Ids { rng: fastrand::Rng::with_seed(seed) }
     }
 
     pub(crate) fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.rng.u64(..)
     }
 
     /// A number in [0, 1), for jitter.
     pub(crate) fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        self.rng.f64()
     }
 
     /// A tag for From or To (64 random bits).
