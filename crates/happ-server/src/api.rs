@@ -23,6 +23,7 @@ use serde_json::Value;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::faults::FaultConfig;
+use crate::realtime::Delivery;
 
 /// The whole router: `/api/...` behind authentication, faults and statistics; `/_admin/...`
 /// open; everything else a 404 in the error envelope.
@@ -43,7 +44,12 @@ pub(crate) fn router(state: AppState) -> Router {
     let admin = Router::new()
         .route("/_admin/faults", get(get_faults).post(set_faults).delete(clear_faults))
         .route("/_admin/stats", get(get_stats).delete(reset_stats))
-        .route("/_admin/chats/{chatId}/handoff", post(hand_off));
+        .route("/_admin/chats/{chatId}/handoff", post(hand_off))
+        .route("/_admin/ws", get(ws_status))
+        .route("/_admin/ws/disconnect", post(ws_disconnect))
+        .route("/_admin/ws/refuse", post(ws_refuse).delete(ws_accept))
+        .route("/_admin/ws/pause", post(ws_pause))
+        .route("/_admin/ws/resume", post(ws_resume));
     api.merge(admin).fallback(not_found).method_not_allowed_fallback(method_not_allowed).with_state(state)
 }
 
@@ -269,6 +275,46 @@ async fn reset_stats(State(s): State<AppState>) -> Response {
 
 async fn hand_off(State(s): State<AppState>, Id(id): Id) -> Result<Response, ApiError> {
     s.write(|store| store.hand_off(&ChatId::new(id))).map(ok)
+}
+
+async fn ws_status(State(s): State<AppState>) -> Response {
+    ok(s.hub().status().await)
+}
+
+/// `{"disconnected": N}` and the state after.
+async fn ws_disconnect(State(s): State<AppState>) -> Response {
+    let disconnected = s.hub().disconnect_all().await;
+    ok(serde_json::json!({"disconnected": disconnected, "status": s.hub().status().await}))
+}
+
+async fn ws_refuse(State(s): State<AppState>) -> Response {
+    s.hub().set_refusing(true);
+    ok(s.hub().status().await)
+}
+
+async fn ws_accept(State(s): State<AppState>) -> Response {
+    s.hub().set_refusing(false);
+    ok(s.hub().status().await)
+}
+
+/// `?mode=drop` (default) or `?mode=hold`.
+#[derive(Debug, Deserialize)]
+struct PauseQuery {
+    mode: Option<Delivery>,
+}
+
+async fn ws_pause(State(s): State<AppState>, Params(q): Params<PauseQuery>) -> Result<Response, ApiError> {
+    let mode = q.mode.unwrap_or(Delivery::Drop);
+    if mode == Delivery::Live {
+        return Err(ApiError::validation("mode must be drop or hold (POST /_admin/ws/resume delivers again)"));
+    }
+    s.hub().set_delivery(mode).await;
+    Ok(ok(s.hub().status().await))
+}
+
+async fn ws_resume(State(s): State<AppState>) -> Response {
+    s.hub().set_delivery(Delivery::Live).await;
+    ok(s.hub().status().await)
 }
 
 async fn not_found(method: Method, uri: Uri) -> ApiError {

@@ -2,8 +2,8 @@
 //!
 //! Every change of the store that the platform announces in real time is sent, in the order the
 //! changes happened, on a `tokio::sync::broadcast` channel ([`crate::AppState::events`]). The
-//! server itself does nothing else with them: a Socket.IO layer mounted on the same router
-//! subscribes and emits `event.name()` with `event.payload()` to the company room.
+//! Socket.IO endpoint ([`crate::realtime`]) subscribes and emits `event.name()` with
+//! `event.payload()` to the company room.
 //!
 //! The payload shapes are assumptions (the public reference names the events only): the message
 //! or chat object as the REST API returns it, and `{chatId, isUnderAiControl, aiDisableReason}`

@@ -10,9 +10,15 @@
 //! - **Statistics**: requests and answers per route at `GET /_admin/stats`, so tests can check
 //!   that a client neither lost nor duplicated a write.
 //! - **Events** ([`events`]): every store change the platform announces in real time goes out on
-//!   a broadcast channel ([`AppState::events`]) for a Socket.IO layer to forward.
+//!   a broadcast channel ([`AppState::events`]), which the Socket.IO endpoint forwards.
 //! - `POST /_admin/chats/{chatId}/handoff`: the assistant's own hand-off (`turnOffAiMode`),
 //!   `aiDisableReason: "auto"`.
+//! - **Socket.IO** ([`realtime`]) at `/ws` on the same port: authenticate, join the company
+//!   room, receive the events. Its fault switches, for tests of a real-time client:
+//!   `GET /_admin/ws` (state and counters), `POST /_admin/ws/disconnect` (drop every socket),
+//!   `POST`/`DELETE /_admin/ws/refuse` (answer new Engine.IO connections with 503, or not),
+//!   `POST /_admin/ws/pause?mode=drop|hold` and `POST /_admin/ws/resume` (events dropped or held
+//!   until delivery resumes; held ones are then sent first, in order).
 //!
 //! The admin endpoints need no token. The server is for loopback use only.
 //!
@@ -20,7 +26,7 @@
 //! # async fn demo() -> Result<(), happ_server::StartError> {
 //! use happ_server::{HappServer, ServerConfig};
 //! let server = HappServer::start(ServerConfig::new("happ_test_token")).await?;
-//! println!("API at {}", server.base_url());
+//! println!("API at {}, Socket.IO at {}", server.base_url(), server.socket_url());
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]
@@ -30,6 +36,7 @@ mod api;
 pub mod error;
 pub mod events;
 pub mod faults;
+pub mod realtime;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -43,6 +50,7 @@ use tokio::task::JoinHandle;
 pub use error::ApiError;
 pub use events::Event;
 pub use faults::{FaultAction, FaultConfig, FaultRule, Stats};
+pub use realtime::{Delivery, Hub, HubStatus, SocketConfig};
 pub use store::{Seed, SeedError, Store};
 
 /// Page sizes of the listings.
@@ -78,6 +86,8 @@ pub struct ServerConfig {
     /// Capacity of the event channel; a subscriber that falls further behind loses the oldest
     /// events (`RecvError::Lagged`). Default 1024.
     pub event_capacity: usize,
+    /// The Socket.IO endpoint: path, company, event names, heartbeat.
+    pub socket: SocketConfig,
 }
 
 impl ServerConfig {
@@ -91,6 +101,7 @@ impl ServerConfig {
             id_seed: 1,
             paging: PagingConfig::default(),
             event_capacity: 1024,
+            socket: SocketConfig::default(),
         }
     }
 }
@@ -125,6 +136,7 @@ struct Shared {
     events: broadcast::Sender<Event>,
     tokens: Vec<Secret>,
     paging: PagingConfig,
+    hub: Hub,
 }
 
 /// Locks a mutex; a poisoned one (a handler panicked while holding it) is used as is, since every
@@ -138,6 +150,7 @@ impl AppState {
     pub fn new(config: &ServerConfig) -> Result<Self, SeedError> {
         let store = Store::new(config.seed.clone(), config.id_seed)?;
         let (events, _) = broadcast::channel(config.event_capacity.max(1));
+        let hub = Hub::new(&config.socket, config.tokens.clone(), &events);
         Ok(Self {
             shared: Arc::new(Shared {
                 store: Mutex::new(store),
@@ -146,6 +159,7 @@ impl AppState {
                 events,
                 tokens: config.tokens.clone(),
                 paging: config.paging,
+                hub,
             }),
         })
     }
@@ -170,6 +184,11 @@ impl AppState {
     /// A new subscription to the store's events, from now on.
     pub fn events(&self) -> broadcast::Receiver<Event> {
         self.shared.events.subscribe()
+    }
+
+    /// The Socket.IO endpoint and its fault switches.
+    pub fn hub(&self) -> &Hub {
+        &self.shared.hub
     }
 
     /// The request statistics so far.
@@ -222,11 +241,13 @@ impl AppState {
 pub struct HappServer;
 
 impl HappServer {
-    /// The router and its state, for serving it yourself or adding routes and layers (a
-    /// Socket.IO layer subscribing to [`AppState::events`]).
+    /// The router (REST API, admin endpoints and Socket.IO) and its state, for serving it
+    /// yourself or adding routes and layers. Serve it on a tokio runtime: the Socket.IO side
+    /// spawns its event forwarder with the first connection.
     pub fn build(config: &ServerConfig) -> Result<(Router, AppState), SeedError> {
         let state = AppState::new(config)?;
-        Ok((api::router(state.clone()), state))
+        let router = state.hub().mount(api::router(state.clone()));
+        Ok((router, state))
     }
 
     /// Binds `config.listen` and serves in a background task until the handle is shut down or
@@ -268,6 +289,11 @@ impl ServerHandle {
         format!("http://{}", self.addr)
     }
 
+    /// `ws://ADDR/ws/`, the Socket.IO endpoint (the Engine.IO path with its trailing `/`).
+    pub fn socket_url(&self) -> String {
+        format!("ws://{}{}/", self.addr, self.state.hub().config().path.trim_end_matches('/'))
+    }
+
     /// The server's state: store, faults, statistics, events.
     pub fn state(&self) -> &AppState {
         &self.state
@@ -278,7 +304,9 @@ impl ServerHandle {
         self.state.events()
     }
 
-    /// Stops accepting, lets open requests finish, and waits for the server task.
+    /// Stops accepting, lets open requests finish, waits for the server task, then closes the
+    /// Socket.IO connections (upgraded connections outlive the HTTP server otherwise). Closing
+    /// last means a client that reconnects meanwhile finds the port closed, as after a restart.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -286,6 +314,7 @@ impl ServerHandle {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        self.state.hub().close().await;
     }
 }
 
@@ -293,6 +322,14 @@ impl Drop for ServerHandle {
     fn drop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
+        }
+        // As in `shutdown`, without waiting; outside a runtime the sockets' tasks are gone anyway.
+        if let (Some(task), Ok(runtime)) = (self.task.take(), tokio::runtime::Handle::try_current()) {
+            let hub = self.state.hub().clone();
+            runtime.spawn(async move {
+                let _ = task.await;
+                hub.close().await;
+            });
         }
     }
 }

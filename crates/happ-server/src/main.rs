@@ -6,7 +6,10 @@
 //! happ-server --fail-rate 0.2 --fail-status 503 --fault-seed 7         # 20 % of requests get 503
 //! happ-server --latency-ms 300                                         # every request waits 300 ms
 //! happ-server --faults faults.json                                     # rules as for POST /_admin/faults
+//! happ-server --company-id acme --auth-event auth --join-event subscribe  # Socket.IO at /ws
 //! ```
+//!
+//! REST and Socket.IO share the port: the Engine.IO endpoint is `ws://ADDR/ws/`.
 //!
 //! Exit status: 0 after SIGINT/SIGTERM, 2 for bad arguments, 64 for a bad seed or faults file,
 //! 1 when the address cannot be bound.
@@ -59,6 +62,18 @@ struct Args {
     /// Seed of the id generator.
     #[arg(long, default_value_t = 1)]
     id_seed: u64,
+    /// Socket.IO: the company id the authentication answers and whose room gets the events.
+    #[arg(long, default_value = "local-company")]
+    company_id: String,
+    /// Socket.IO: the event that authenticates a socket.
+    #[arg(long, default_value = "authenticate")]
+    auth_event: String,
+    /// Socket.IO: the event that joins the company room.
+    #[arg(long, default_value = "join")]
+    join_event: String,
+    /// Socket.IO: the company room, `{companyId}` replaced by the id.
+    #[arg(long, default_value = "company:{companyId}")]
+    room_template: String,
 }
 
 fn main() -> ExitCode {
@@ -90,7 +105,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        tracing::info!(url = %server.base_url(), tokens = args.tokens.len(), "happ-server listening");
+        tracing::info!(url = %server.base_url(), socket_io = %server.socket_url(), tokens = args.tokens.len(), "happ-server listening");
         wait_for_signal().await;
         tracing::info!("shutting down");
         server.shutdown().await;
@@ -103,6 +118,10 @@ fn config(args: &Args) -> Result<ServerConfig, String> {
     config.listen = args.listen;
     config.tokens = args.tokens.iter().map(|t| t.as_str().into()).collect();
     config.id_seed = args.id_seed;
+    config.socket.company_id.clone_from(&args.company_id);
+    config.socket.auth_event.clone_from(&args.auth_event);
+    config.socket.join_event.clone_from(&args.join_event);
+    config.socket.room_template.clone_from(&args.room_template);
     if let Some(path) = &args.seed {
         config.seed = Seed::from_path(path).map_err(|e| e.to_string())?;
     }

@@ -6,6 +6,9 @@
 //!   timeouts, retries with jittered exponential backoff and `Retry-After`, typed errors by blame,
 //!   and pagination that a misbehaving server cannot turn into an endless loop. With feature
 //!   `rustls` (default) it speaks HTTPS.
+//! - [`realtime`] (feature `realtime`, on by default): the platform's Socket.IO events
+//!   (`MESSAGE_CREATED`, `CHAT_CREATED`, `CHAT_MODE_CHANGED`) with authentication, room join,
+//!   reconnects and catch-up of missed messages through the REST client, without duplicates.
 //! - [`Secret`]: the redacting wrapper of tokens and passwords.
 //!
 //! The retry decision ([`client::retry::decide`]) and the pagination state machine
@@ -20,6 +23,8 @@ mod secret;
 pub mod client;
 #[cfg(feature = "outbox")]
 pub mod outbox;
+#[cfg(feature = "realtime")]
+pub mod realtime;
 
 #[cfg(feature = "client")]
 pub use client::{ClientConfig, Error, HappClient, Page, PageRequest, PagingLimits, Replay, RetryConfig};
