@@ -112,6 +112,11 @@ fn a_call_over_tcp() {
     assert_eq!((call["state"].as_str(), call["codec"].as_str()), (Some("ended"), Some("PCMA")), "{call}");
     // The gateway's media reached the peer.
     assert!(peer.finish().len() >= 25, "RTP from the gateway");
+    // Everything logged about the call carries its span: our id and the SIP Call-ID.
+    let log = gw.log();
+    let id = call["id"].as_str().expect("id");
+    let in_span = log.lines().filter(|l| l.contains(&format!("call{{id={id} sip_call_id="))).collect::<Vec<_>>();
+    assert!(in_span.iter().any(|l| l.contains("media started")) && in_span.iter().any(|l| l.contains("call ended")), "{log}");
 }
 
 #[test]

@@ -92,6 +92,9 @@ struct Call {
     reason: Option<String>,
     /// The call's chat at the platform (its outbox key), once mirrored.
     chat: Option<String>,
+    /// The call's tracing span: everything logged about the call, by the SIP task or its media
+    /// task, carries its id and SIP Call-ID.
+    span: tracing::Span,
 }
 
 /// The SIP task's state.
@@ -434,6 +437,19 @@ impl Core {
 
     /// Handles one event of the endpoint.
     pub fn handle_event(&mut self, now: Instant, event: Event) {
+        let leg = match &event {
+            Event::CallProgress { leg, .. }
+            | Event::CallAnswered { leg, .. }
+            | Event::CallConfirmed { leg, .. }
+            | Event::ReInvite { leg, .. }
+            | Event::CallFailed { leg, .. }
+            | Event::CallCancelled { leg }
+            | Event::CallEnded { leg, .. }
+            | Event::Info { leg, .. } => Some(*leg),
+            _ => None,
+        };
+        let span = leg.map_or_else(tracing::Span::none, |l| self.span(l));
+        let _in_call = span.enter();
         match event {
             Event::Registration { account, state } => {
                 let Some(index) = self.phones.by_account(account) else { return };
@@ -555,6 +571,8 @@ impl Core {
         };
         let id = self.new_id();
         let remote = call.from.uri.user.clone().unwrap_or_else(|| call.from.uri.to_string());
+        let span = tracing::info_span!("call", id = %id, sip_call_id = %call.call_id, direction = "inbound");
+        let _in_call = span.enter();
         info!(%leg, call = %id, from = %Masked(&remote), phone = %Masked(&self.phones[index].config.phone_number), "inbound call");
         self.phones[index].active += 1;
         self.calls.insert(
@@ -577,6 +595,7 @@ impl Core {
                 answer_at: None,
                 end_deadline: now + Duration::from_secs(self.config.calls.max_duration_secs),
                 sip_call_id: call.call_id.clone(),
+                span: span.clone(),
                 status: None,
                 reason: None,
                 chat: None,
@@ -648,6 +667,11 @@ impl Core {
             mirror.opened(&call.id, assistant, text);
             call.chat = Some(call.id.clone());
         }
+    }
+
+    /// The span of the call on `leg` (none when there is no such call).
+    fn span(&self, leg: LegId) -> tracing::Span {
+        self.calls.get(&leg).map_or_else(tracing::Span::none, |c| c.span.clone())
     }
 
     /// Mirrors calls into Happ chats through `mirror` from now on.
@@ -731,7 +755,7 @@ impl Core {
         };
         let (tx, rx) = mpsc::channel(8);
         let setup = MediaSetup { leg, rtp, rtcp, remote_rtp: n.rtp, remote_rtcp: n.rtcp, session, handler };
-        tokio::spawn(media::run(setup, rx, self.notes.clone()));
+        tokio::spawn(tracing::Instrument::instrument(media::run(setup, rx, self.notes.clone()), call.span.clone()));
         info!(%leg, call = %call.id, codec = n.codec.name(), remote = %n.rtp, ptime = n.ptime.as_millis() as u64, "media started");
         call.media = Some(tx);
         call.negotiated = Some(n);
@@ -852,6 +876,8 @@ impl Core {
     pub fn handle_timeout(&mut self, now: Instant) {
         let answers: Vec<LegId> = self.calls.iter().filter(|(_, c)| c.answer_at.as_ref().is_some_and(|a| a.0 <= now)).map(|(leg, _)| *leg).collect();
         for leg in answers {
+            let span = self.span(leg);
+            let _in_call = span.enter();
             if let Some((_, sdp, negotiated)) = self.calls.get_mut(&leg).and_then(|c| c.answer_at.take()) {
                 self.answer(now, leg, &sdp, negotiated);
             }
@@ -870,6 +896,8 @@ impl Core {
             })
             .collect();
         for (leg, ringing) in due {
+            let span = self.span(leg);
+            let _in_call = span.enter();
             let _ = self.endpoint.hangup(now, leg);
             if ringing {
                 self.end_call(leg, "failed", Some(408), "no answer within the ring timeout".into());
@@ -926,6 +954,8 @@ impl Core {
             }
         };
         let id = self.new_id();
+        let span = tracing::info_span!("call", id = %id, sip_call_id = %self.endpoint.leg_call_id(leg).unwrap_or_default(), direction = "outbound");
+        let _in_call = span.enter();
         info!(%leg, call = %id, to = %Masked(to), phone = %Masked(&self.phones[index].config.phone_number), "outbound call");
         self.phones[index].active += 1;
         let call = Call {
@@ -946,6 +976,7 @@ impl Core {
             answer_at: None,
             end_deadline: now + Duration::from_secs(self.config.calls.max_duration_secs),
             sip_call_id: self.endpoint.leg_call_id(leg).unwrap_or_default().to_owned(),
+            span: span.clone(),
             status: None,
             reason: None,
             chat: None,
@@ -960,6 +991,8 @@ impl Core {
     /// Hangs up a call by id.
     pub fn hangup(&mut self, now: Instant, id: &str) -> Result<(), ApiError> {
         let leg = *self.by_id.get(id).ok_or_else(|| ApiError::new(404, format!("no call {id:?} in progress")))?;
+        let span = self.span(leg);
+        let _in_call = span.enter();
         self.endpoint.hangup(now, leg).map_err(|e| ApiError::new(409, e.to_string()))?;
         let outcome = if self.calls.get(&leg).is_some_and(|c| c.state == CallState::Answered) { "answered" } else { "cancelled" };
         self.end_call(leg, outcome, None, "hung up through the control API".into());
