@@ -120,4 +120,6 @@ pub enum Bench {
     Jitter,
     /// The whole media session of a call, both ways with 16 kHz resampling: CPU per call-second.
     Pipeline,
+    /// Voice activity detection: CPU per call-second, accuracy on labelled speech in noise.
+    Vad,
 }

@@ -16,6 +16,7 @@ pub mod session;
 pub mod sim;
 pub(crate) mod simd;
 pub mod units;
+pub mod vad;
 
 pub use g711::Law;
 pub use simd::{enabled as simd_enabled, set_enabled as set_simd_enabled};

@@ -6,6 +6,7 @@ pub mod codec;
 pub mod cputime;
 pub mod jitter;
 pub mod pipeline;
+pub mod vad;
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
-//! `happ-gateway bench {codec,jitter,pipeline} [--json]`.
+//! `happ-gateway bench {codec,jitter,pipeline,vad} [--json]`.
 
-use happ_perf::{codec, jitter, pipeline};
+use happ_perf::{codec, jitter, pipeline, vad};
 
 use crate::cli::{Bench, BenchArgs};
 
@@ -10,6 +10,7 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         Bench::Codec => emit(&codec::run(runs), args.json, codec_text),
         Bench::Jitter => emit(&jitter::run(runs, args.seconds), args.json, jitter_text),
         Bench::Pipeline => emit(&pipeline::run(runs, args.seconds), args.json, pipeline_text),
+        Bench::Vad => emit(&vad::run(runs), args.json, vad_text),
     }
 }
 
@@ -83,4 +84,46 @@ fn pipeline_text(r: &pipeline::PipelineReport) -> String {
         r.receive_us_per_call_second,
         r.send_us_per_call_second,
     )
+}
+
+fn vad_text(r: &vad::VadReport) -> String {
+    let mut s = format!(
+        "Voice activity detection, 20 ms frames ({} clips of the speech fixtures with silent gaps; best of {} runs)\n\
+         8 kHz             {:>8.2} us CPU per call-second (median run {:.2} us)\n\
+         16 kHz            {:>8.2} us\n\
+         frame accuracy    clean {:.1} %, 20 dB {:.1} %, 10 dB {:.1} %, 5 dB {:.1} %\n\
+         false starts      {:.2} per minute of noise alone (20 dB below speech)\n\
+         down to 10 dB     {} missed onsets, onset latency at most {:.0} ms\n\
+         target: under 20 us per call-second\n\n\
+         {:>5} {:>5} {:>5} {:>6} | {:>8} {:>6} {:>6} | {:>9} {:>8}\n",
+        r.utterances,
+        r.runs,
+        r.vad_us_per_call_second,
+        r.median_vad_us_per_call_second,
+        r.vad_16k_us_per_call_second,
+        r.accuracy_clean_pct,
+        r.accuracy_20db_pct,
+        r.accuracy_10db_pct,
+        r.accuracy_5db_pct,
+        r.false_starts_per_min,
+        r.missed_onsets_10db,
+        r.max_onset_latency_10db_ms,
+        "rate",
+        "codec",
+        "noise",
+        "snr",
+        "accuracy",
+        "missed",
+        "false",
+        "latency",
+        "max",
+    );
+    for c in &r.conditions {
+        let snr = c.snr_db.map_or_else(|| "clean".to_string(), |d| format!("{d:.0} dB"));
+        s.push_str(&format!(
+            "{:>5} {:>5} {:>5} {:>6} | {:>7.1}% {:>6} {:>6} | {:>7.0}ms {:>6.0}ms\n",
+            c.rate, c.codec, c.noise, snr, c.accuracy_pct, c.missed_onsets, c.false_starts, c.mean_latency_ms, c.max_latency_ms
+        ));
+    }
+    s
 }
