@@ -1,49 +1,14 @@
 //! The hot path allocates nothing: two sessions exchange a minute of audio both ways, with DTMF,
 //! RTCP, a flush and network loss and reordering, under a counting allocator.
-#![allow(unsafe_code)]
 #![allow(clippy::disallowed_methods)] // Tests start virtual time at a real instant.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use happ_media::dtmf::Digit;
 use happ_media::session::{MediaSession, PacketKind, SessionConfig};
 use happ_media::units::Ssrc;
 
-struct Counting;
-
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static COUNT: Cell<u64> = const { Cell::new(0) };
-}
-
-// SAFETY: forwards to the system allocator; only counts calls made on this thread while counting.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            COUNT.with(|c| c.set(c.get() + 1));
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.with(Cell::get) {
-            COUNT.with(|c| c.set(c.get() + 1));
-        }
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
+mod alloc_count;
 
 /// Moves one side's output into the other, dropping every 50th RTP packet and swapping every
 /// 30th with the next (a small fixed-size reorder slot: no allocation in the harness either).
@@ -121,12 +86,11 @@ fn steady_state_allocates_nothing() {
     for i in 0..250 {
         step(i, &mut a, &mut b);
     }
-    COUNTING.with(|c| c.set(true));
-    for i in 250..3_250 {
-        step(i, &mut a, &mut b);
-    }
-    COUNTING.with(|c| c.set(false));
-    let allocations = COUNT.with(Cell::get);
+    let ((), allocations) = alloc_count::allocations(|| {
+        for i in 250..3_250 {
+            step(i, &mut a, &mut b);
+        }
+    });
     assert_eq!(allocations, 0, "allocations in 60 s of steady state");
     // And the minute did real work.
     assert!(pulled >= 2 * 3_000);
