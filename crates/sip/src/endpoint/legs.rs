@@ -12,7 +12,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::session_timer::{Negotiation, SessionTimer};
+use super::session_timer::SessionTimer;
 use super::{AccountId, Ender, Endpoint, EndpointError, Event, IncomingCall, LegId, Owner, TxKind, Wake};
 use crate::message::{HeaderName, Method, NameAddr, Request, Response, Transport, Uri, reason_phrase};
 use crate::transaction::TxKey;
@@ -192,10 +192,8 @@ impl Endpoint {
             self.respond_tx(now, tx, &r);
             return;
         }
-        match self.negotiate_timer(&request) {
-            Negotiation::TooSmall => return self.reply_too_small(now, tx, &request),
-            Negotiation::Malformed => return self.reply(now, tx, &request, 400, Some("Bad Request (Session-Expires or Min-SE)")),
-            Negotiation::Off | Negotiation::Agreed(_) => {}
+        if self.refuse_timer(now, tx, &request) {
+            return;
         }
         let (Ok(from), Ok(to), Ok(call_id), Ok(cseq)) = (request.headers.from(), request.headers.to(), request.headers.call_id(), request.headers.cseq())
         else {
@@ -468,10 +466,8 @@ impl Endpoint {
                     self.reply(now, tx, &request, 491, None);
                     return;
                 }
-                match self.negotiate_timer(&request) {
-                    Negotiation::TooSmall => return self.reply_too_small(now, tx, &request),
-                    Negotiation::Malformed => return self.reply(now, tx, &request, 400, Some("Bad Request (Session-Expires or Min-SE)")),
-                    Negotiation::Off | Negotiation::Agreed(_) => {}
+                if self.refuse_timer(now, tx, &request) {
+                    return;
                 }
                 let trying = self.uas_response(id, &request, 100, None, None);
                 self.respond_tx(now, tx, &trying);
@@ -493,15 +489,13 @@ impl Endpoint {
                 self.respond_tx(now, tx, &response);
             }
             // A session refresh without an offer (RFC 4028 §7.2 via UPDATE).
-            Method::Update if request.body.is_empty() && !ended => match self.negotiate_timer(&request) {
-                Negotiation::TooSmall => self.reply_too_small(now, tx, &request),
-                Negotiation::Malformed => self.reply(now, tx, &request, 400, Some("Bad Request (Session-Expires or Min-SE)")),
-                Negotiation::Off | Negotiation::Agreed(_) => {
+            Method::Update if request.body.is_empty() && !ended => {
+                if !self.refuse_timer(now, tx, &request) {
                     let ok = self.uas_response(id, &request, 200, None, None);
                     self.respond_tx(now, tx, &ok);
                     self.timer_answered(now, id, &request);
                 }
-            },
+            }
             Method::Update if !ended => self.reply(now, tx, &request, 488, None),
             _ if ended => self.reply(now, tx, &request, 481, None),
             _ => self.reply(now, tx, &request, 501, None),
@@ -767,16 +761,9 @@ impl Endpoint {
             self.refresh_response(now, id, response);
             return;
         }
-        if cseq.method == Method::Invite
-            && (200..300).contains(&response.status)
-            && let Some(leg) = self.legs.get(&id)
-            && leg.invite_tx != Some(tx)
-        {
+        if cseq.method == Method::Invite && (200..300).contains(&response.status) && self.legs.get(&id).is_some_and(|l| l.invite_tx != Some(tx)) {
             // A retransmitted 2xx to a refresh re-INVITE of ours that was answered: ACK it again.
-            if let Some(ack) = leg.ack.clone() {
-                let (t, d) = (leg.transport.clone(), Self::next_hop(leg));
-                self.send(t, d, ack);
-            }
+            self.resend_ack(id);
             return;
         }
         match cseq.method {
@@ -825,10 +812,7 @@ impl Endpoint {
                 if leg.state == State::Confirmed || leg.state == State::Ended {
                     if leg.remote_tag == to_tag {
                         // A retransmitted 2xx: our ACK was lost.
-                        if let Some(ack) = leg.ack.clone() {
-                            let (t, d) = (leg.transport.clone(), Self::next_hop(leg));
-                            self.send(t, d, ack);
-                        }
+                        self.resend_ack(id);
                     }
                     return;
                 }
@@ -934,17 +918,19 @@ impl Endpoint {
         let (Ok(call_id), Ok(from)) = (response.headers.call_id(), response.headers.from()) else { return false };
         let Some(tag) = from.tag() else { return false };
         let Some(&id) = self.dialogs.get(&(call_id.to_owned(), tag.to_owned())) else { return false };
-        let Some(leg) = self.legs.get(&id) else { return false };
         let to_tag = response.headers.to().ok().and_then(|t| t.tag().map(str::to_owned));
         // Our INVITE (a UAC's first, or a refresh re-INVITE of either side) was answered again.
-        if leg.remote_tag == to_tag
-            && let Some(ack) = leg.ack.clone()
-        {
-            let (t, d) = (leg.transport.clone(), Self::next_hop(leg));
-            self.send(t, d, ack);
-            return true;
-        }
-        false
+        self.legs.get(&id).is_some_and(|l| l.remote_tag == to_tag) && self.resend_ack(id)
+    }
+
+    /// Sends again the ACK of the leg's last answered INVITE (its 2xx came again: the ACK was
+    /// lost); false when the leg has sent none.
+    fn resend_ack(&mut self, id: LegId) -> bool {
+        let Some(leg) = self.legs.get(&id) else { return false };
+        let Some(ack) = leg.ack.clone() else { return false };
+        let (t, d) = (leg.transport.clone(), Self::next_hop(leg));
+        self.send(t, d, ack);
+        true
     }
 
     pub(crate) fn leg_tx_failed(&mut self, now: Instant, id: LegId, method: &Method, status: u16, reason: &str) {

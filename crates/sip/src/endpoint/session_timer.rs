@@ -165,8 +165,19 @@ impl Endpoint {
         }
     }
 
+    /// Answers a received INVITE or UPDATE whose session timer we cannot take: 422 with our
+    /// Min-SE below it (§9), 400 for an unreadable one. Whether it was refused.
+    pub(crate) fn refuse_timer(&mut self, now: Instant, tx: u64, request: &Request) -> bool {
+        match self.negotiate_timer(request) {
+            Negotiation::TooSmall => self.reply_too_small(now, tx, request),
+            Negotiation::Malformed => self.reply(now, tx, request, 400, Some("Bad Request (Session-Expires or Min-SE)")),
+            Negotiation::Off | Negotiation::Agreed(_) => return false,
+        }
+        true
+    }
+
     /// The 422 for a request whose Session-Expires is below our Min-SE (§9).
-    pub(crate) fn reply_too_small(&mut self, now: Instant, tx: u64, request: &Request) {
+    fn reply_too_small(&mut self, now: Instant, tx: u64, request: &Request) {
         let tag = self.ids.tag();
         let mut r = Response::for_request(request, 422, crate::message::reason_phrase(422), Some(&tag));
         self.decorate(&mut r);
