@@ -41,6 +41,13 @@ pub struct Catalog {
     pub assistants: Vec<PlatformAssistant>,
 }
 
+/// The phones served: the platform's, then the file's; a number in both is the file's (so an
+/// operator can set a handler or a call limit locally).
+pub fn merge_phones(platform: &[PhoneConfig], local: &[PhoneConfig]) -> Vec<PhoneConfig> {
+    let numbers: BTreeSet<&str> = local.iter().map(|p| p.phone_number.as_str()).collect();
+    platform.iter().filter(|p| !numbers.contains(p.phone_number.as_str())).chain(local).cloned().collect()
+}
+
 /// A platform phone as the gateway serves it, or why it cannot be served.
 pub fn phone_config(phone: &Phone) -> Result<PhoneConfig, String> {
     let config = PhoneConfig {

@@ -46,10 +46,7 @@ pub fn run(path: &Path) -> u8 {
         match fetched {
             Ok(catalog) => {
                 println!("Happ platform: {}: {} phones, {} linked assistants", h.base_url, catalog.phones.len(), catalog.assistants.len());
-                let local: Vec<String> = config.phones.iter().map(|p| p.phone_number.clone()).collect();
-                let mut phones: Vec<_> = catalog.phones.into_iter().filter(|p| !local.contains(&p.phone_number)).collect();
-                phones.extend(config.phones.iter().cloned());
-                shown.phones = phones;
+                shown.phones = crate::platform::merge_phones(&catalog.phones, &config.phones);
                 platform_assistants = catalog.assistants;
             }
             Err(e) => {

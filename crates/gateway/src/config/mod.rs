@@ -90,7 +90,7 @@ pub struct Config {
 }
 
 /// `[sip]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SipConfig {
     /// Where to listen, UDP and TCP.
@@ -150,7 +150,7 @@ impl Default for SipConfig {
 }
 
 /// `[rtp]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RtpConfig {
     /// The address RTP sockets bind to.
@@ -203,7 +203,7 @@ impl RtpConfig {
 }
 
 /// `[control]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ControlConfig {
     /// HTTP listen address.
@@ -213,7 +213,7 @@ pub struct ControlConfig {
 }
 
 /// `[happ]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct HappConfig {
     /// API base URL.
@@ -238,7 +238,7 @@ fn default_sync_secs() -> u64 {
 }
 
 /// `[calls]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct CallsConfig {
     /// Most calls at once, all phones together; more get 503.
@@ -280,7 +280,7 @@ impl Default for CallsConfig {
 }
 
 /// `[log]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
     /// `text` or `json`.
@@ -374,7 +374,7 @@ pub struct AssistantConfig {
 }
 
 /// `[speech]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SpeechConfig {
     /// Speech-to-text adapter.

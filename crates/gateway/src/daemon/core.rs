@@ -314,21 +314,18 @@ impl Core {
         self.local_phones = config.phones.clone();
         let changes = self.apply_phones(now, self.merged_phones())?;
         let old = &self.config;
-        let mut ignored = Vec::new();
-        let differs = |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") != format!("{b:?}");
-        for (name, a, b) in [
-            ("sip", &old.sip as &dyn std::fmt::Debug, &config.sip as &dyn std::fmt::Debug),
-            ("rtp", &old.rtp, &config.rtp),
-            ("control", &old.control, &config.control),
-            ("calls", &old.calls, &config.calls),
-            ("log", &old.log, &config.log),
-            ("happ", &old.happ, &config.happ),
-            ("speech", &old.speech, &config.speech),
-        ] {
-            if differs(a, b) {
-                ignored.push(name);
-            }
-        }
+        let ignored: Vec<&'static str> = [
+            ("sip", old.sip != config.sip),
+            ("rtp", old.rtp != config.rtp),
+            ("control", old.control != config.control),
+            ("calls", old.calls != config.calls),
+            ("log", old.log != config.log),
+            ("happ", old.happ != config.happ),
+            ("speech", old.speech != config.speech),
+        ]
+        .into_iter()
+        .filter_map(|(name, changed)| changed.then_some(name))
+        .collect();
         let phones = config.phones.clone();
         self.config.phones = phones;
         self.config.assistants = config.assistants;
@@ -350,9 +347,7 @@ impl Core {
 
     /// The platform's phones, then the file's (a number in both is the file's).
     fn merged_phones(&self) -> Vec<PhoneConfig> {
-        let local: HashSet<&str> = self.local_phones.iter().map(|p| p.phone_number.as_str()).collect();
-        let platform = self.platform.iter().flat_map(|c| &c.phones).filter(|p| !local.contains(p.phone_number.as_str()));
-        platform.chain(&self.local_phones).cloned().collect()
+        crate::platform::merge_phones(self.platform.as_ref().map_or(&[], |c| &c.phones), &self.local_phones)
     }
 
     /// A new phone, counted as unresolved until the driver has looked it up.
@@ -424,8 +419,8 @@ impl Core {
 
     fn new_id(&mut self) -> String {
         self.next_call += 1;
-        self.seed = self.seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        format!("c{}-{:08x}", self.next_call, (self.seed >> 32) as u32)
+        let random = (self.random() >> 32) as u32;
+        format!("c{}-{random:08x}", self.next_call)
     }
 
     fn random(&mut self) -> u64 {
