@@ -10,6 +10,7 @@
 //!   providers) and the events they give, each ending with a latency record.
 //! - [`Error`]: failures by blame, with what the bridge should do about them (retry, fall back to
 //!   another provider, or apologise to the caller).
+//! - [`local`]: the offline providers, the default when nothing is configured.
 //! - [`sse`]: an incremental, sans-IO Server-Sent Events parser.
 //! - [`openai`]: OpenAI-compatible chat completions streamed over SSE, with tool calls; its
 //!   `base_url` makes it serve OpenAI, Ollama, vLLM, Groq and others.
@@ -33,6 +34,7 @@
 pub mod audio;
 mod error;
 pub mod llm;
+pub mod local;
 pub mod openai;
 pub mod sse;
 pub mod stt;
