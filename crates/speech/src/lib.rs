@@ -13,6 +13,8 @@
 //! - [`sse`]: an incremental, sans-IO Server-Sent Events parser.
 //! - [`openai`]: OpenAI-compatible chat completions streamed over SSE, with tool calls; its
 //!   `base_url` makes it serve OpenAI, Ollama, vLLM, Groq and others.
+//! - [`local`]: offline providers that need no account: espeak-ng speech and an LLM that answers
+//!   from the assistant's knowledge entries.
 //!
 //! # Why poll-based, object-safe traits
 //!
@@ -33,6 +35,7 @@
 pub mod audio;
 mod error;
 pub mod llm;
+pub mod local;
 pub mod openai;
 pub mod sse;
 pub mod stt;
