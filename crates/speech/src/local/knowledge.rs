@@ -144,9 +144,9 @@ pub struct KnowledgeOptions {
     pub thanks: String,
     /// To a goodbye.
     pub goodbye: String,
-    /// The share of the question's weight the best sentence must match, 0 to 1. Default 0.4:
-    /// "are you open on Sunday" answers from a sentence about Sundays, "do you sell cars" does not
-    /// answer from a sentence that only says "we sell".
+    /// The share of the question's weight the best sentence must match, 0 to 1. Default 0.45:
+    /// "is there somewhere to park my car" answers from a sentence about free parking, "do you
+    /// sell gift cards" does not answer from a sentence about paying by card.
     pub min_coverage: f64,
     /// Sentences in an answer at most. Default 3.
     pub max_sentences: usize,
@@ -164,7 +164,7 @@ impl Default for KnowledgeOptions {
             greeting: "Hello! How can I help you?".into(),
             thanks: "You're welcome! Is there anything else I can help you with?".into(),
             goodbye: "Thank you for calling. Goodbye!".into(),
-            min_coverage: 0.4,
+            min_coverage: 0.45,
             max_sentences: 3,
             words_per_delta: 3,
         }

@@ -6,9 +6,10 @@
 //! passage that uses the caller's own words wins over one that only matches a paraphrase.
 //!
 //! BM25 scores are not comparable between queries, so whether a passage answers at all is decided
-//! by coverage instead: the share of the query's weight (each term by its IDF) that the passage
-//! matches. Words the base never uses get the highest IDF: a question about something the base
-//! does not mention ("do you sell cars") covers little of itself and falls back.
+//! by coverage instead: the share of the query's own terms, each weighed by its IDF, that the
+//! passage matches; a term matched only through a related term counts half. Words the base never
+//! uses weigh half the highest IDF: a question about something the base does not mention ("do
+//! you sell gift cards", where only "card" is known) covers too little of itself and falls back.
 
 use std::collections::HashMap;
 
@@ -18,6 +19,10 @@ const K1: f64 = 1.2;
 const B: f64 = 0.75;
 /// Weight of a related term relative to the query's own words.
 const EXPANSION_WEIGHT: f64 = 0.5;
+/// Weight, in the coverage, of a query word the base never uses, relative to the highest IDF of
+/// a word it does use. Such a word is either the topic the base lacks ("cars") or context around a
+/// topic it has ("park my car"): half weight lets one such word sit next to one matched word.
+const UNKNOWN_WEIGHT: f64 = 0.5;
 
 /// One indexed sentence.
 #[derive(Debug, Clone)]
@@ -85,43 +90,58 @@ impl Index {
 
     /// The passages matching `query`, best first (ties in document order).
     pub(crate) fn search(&self, query: &str) -> Vec<Hit> {
-        let own = terms(query);
-        let mut weights: Vec<(String, f64)> = Vec::new();
-        for term in &own {
-            if !weights.iter().any(|(t, _)| t == term) {
-                weights.push((term.clone(), 1.0));
-            }
-        }
-        for term in &own {
-            for related in expand(term) {
-                if !weights.iter().any(|(t, _)| *t == related) {
-                    weights.push((related, EXPANSION_WEIGHT));
+        let mut own = terms(query);
+        own.dedup();
+        own.sort();
+        own.dedup();
+        // Each related term with the own terms it stands for.
+        let mut related: Vec<(String, Vec<usize>)> = Vec::new();
+        for (i, term) in own.iter().enumerate() {
+            for r in expand(term).into_iter().filter(|r| !own.contains(r)) {
+                match related.iter_mut().find(|(t, _)| *t == r) {
+                    Some((_, sources)) => sources.push(i),
+                    None => related.push((r, vec![i])),
                 }
             }
         }
-        let own_weight: f64 = weights.iter().filter(|(_, w)| *w == 1.0).map(|(t, _)| self.idf(t)).sum();
-        if own_weight <= 0.0 {
+        let own_idf: Vec<f64> = own.iter().map(|t| if self.df.contains_key(t) { self.idf(t) } else { UNKNOWN_WEIGHT * self.idf(t) }).collect();
+        let total: f64 = own_idf.iter().sum();
+        if total <= 0.0 {
             return Vec::new();
         }
-        let mut hits: Vec<Hit> = self
-            .passages
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| {
-                let mut score = 0.0;
-                let mut matched = 0.0;
-                for (term, weight) in &weights {
-                    let Some(&tf) = p.tf.get(term) else { continue };
-                    let idf = self.idf(term);
-                    let tf = f64::from(tf);
-                    score += weight * idf * tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * p.len as f64 / self.avg_len));
-                    matched += weight * idf;
+        let mut hits = Vec::new();
+        let mut matched = vec![0.0; own.len()];
+        for (i, p) in self.passages.iter().enumerate() {
+            let mut score = 0.0;
+            matched.iter_mut().for_each(|m| *m = 0.0);
+            for (k, term) in own.iter().enumerate() {
+                if let Some(&tf) = p.tf.get(term) {
+                    score += own_idf[k] * self.saturate(tf, p.len);
+                    matched[k] = 1.0;
                 }
-                (score > 0.0).then(|| Hit { passage: i, score, coverage: (matched / own_weight).min(1.0) })
-            })
-            .collect();
+            }
+            for (term, sources) in &related {
+                if let Some(&tf) = p.tf.get(term) {
+                    score += EXPANSION_WEIGHT * self.idf(term) * self.saturate(tf, p.len);
+                    // A paraphrase covers part of the word it stands for.
+                    for &k in sources {
+                        matched[k] = f64::max(matched[k], EXPANSION_WEIGHT);
+                    }
+                }
+            }
+            if score > 0.0 {
+                let coverage = own_idf.iter().zip(&matched).map(|(idf, m)| idf * m).sum::<f64>() / total;
+                hits.push(Hit { passage: i, score, coverage });
+            }
+        }
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.passage.cmp(&b.passage)));
         hits
+    }
+
+    /// BM25's term-frequency part, normalised by the passage's length.
+    fn saturate(&self, tf: u32, len: usize) -> f64 {
+        let tf = f64::from(tf);
+        tf * (K1 + 1.0) / (tf + K1 * (1.0 - B + B * len as f64 / self.avg_len))
     }
 }
 

@@ -1,13 +1,110 @@
 //! English text for retrieval and intents: words, stems, stop words and sentences.
 
-/// Words too common to tell passages apart. Question words are kept out of this list on
+/// Words too common to tell passages apart. Question words other than "what" and "how" are kept out of this list on
 /// purpose: [`expand`] turns "where" and "how much" into the nouns a knowledge entry would use.
 const STOP_WORDS: &[&str] = &[
-    "a", "about", "am", "an", "and", "any", "anything", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do", "does", "for", "from",
-    "get", "got", "had", "has", "have", "he", "her", "here", "him", "his", "i", "if", "in", "into", "is", "it", "its", "just", "know", "let", "like", "me",
-    "might", "my", "of", "on", "or", "our", "ours", "please", "she", "should", "so", "some", "tell", "than", "that", "the", "their", "them", "then", "there",
-    "these", "they", "this", "those", "to", "us", "was", "we", "were", "what", "which", "who", "whom", "will", "with", "would", "you", "your", "yours", "im",
-    "ive", "id", "youre", "dont", "isnt", "whats", "thats", "also", "okay", "ok", "well", "yes", "hi", "hello", "hey",
+    "a",
+    "about",
+    "am",
+    "an",
+    "and",
+    "any",
+    "anything",
+    "are",
+    "as",
+    "at",
+    "be",
+    "been",
+    "but",
+    "by",
+    "can",
+    "could",
+    "did",
+    "do",
+    "does",
+    "for",
+    "from",
+    "get",
+    "got",
+    "had",
+    "has",
+    "have",
+    "he",
+    "her",
+    "here",
+    "him",
+    "his",
+    "i",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "just",
+    "know",
+    "let",
+    "like",
+    "me",
+    "might",
+    "my",
+    "of",
+    "on",
+    "or",
+    "our",
+    "ours",
+    "please",
+    "she",
+    "should",
+    "so",
+    "some",
+    "tell",
+    "than",
+    "that",
+    "the",
+    "their",
+    "them",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "those",
+    "to",
+    "us",
+    "was",
+    "we",
+    "were",
+    "what",
+    "which",
+    "who",
+    "whom",
+    "will",
+    "with",
+    "would",
+    "you",
+    "your",
+    "yours",
+    "im",
+    "ive",
+    "id",
+    "youre",
+    "dont",
+    "isnt",
+    "whats",
+    "thats",
+    "also",
+    "okay",
+    "ok",
+    "well",
+    "yes",
+    "hi",
+    "hello",
+    "hey",
+    "somewhere",
+    "anywhere",
+    "something",
+    "how",
 ];
 
 /// Question words and everyday phrasings mapped to the words a knowledge entry uses for the same
@@ -31,6 +128,9 @@ const EXPANSIONS: &[(&str, &[&str])] = &[
     ("refund", &["return", "money"]),
     ("return", &["refund"]),
     ("back", &["return", "refund"]),
+    ("send", &["return", "shipping"]),
+    ("buy", &["purchase"]),
+    ("bought", &["purchase"]),
     ("deliver", &["shipping", "delivery"]),
     ("delivery", &["shipping", "deliver"]),
     ("shipping", &["delivery", "deliver"]),
@@ -113,7 +213,8 @@ pub(crate) fn stem(word: &str) -> String {
 
 /// The sentences of `text`: split after `.`, `!` or `?` followed by a space, and at line breaks
 /// (lists and FAQ lines). A dot inside a number ("5.30") has no space after it; a dot after a
-/// single letter ("a.m.", "e.g.") ends an abbreviation, not a sentence.
+/// single letter ends an abbreviation ("a.m.", "e.g."), not a sentence, unless the abbreviation
+/// is dotted twice and a capital follows ("6 p.m. We").
 pub(crate) fn sentences(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     for line in text.lines() {
@@ -123,10 +224,13 @@ pub(crate) fn sentences(text: &str) -> Vec<String> {
             current.push(c);
             let end_mark = matches!(c, '.' | '!' | '?');
             let space_follows = chars.get(i + 1).is_none_or(|n| n.is_whitespace());
-            // "a.m." and "e.g.": one letter between dots.
-            let abbreviation = c == '.' && i >= 2 && chars[i - 2] == '.' && chars[i - 1].is_alphabetic();
-            let single_letter = c == '.' && i >= 1 && chars[i - 1].is_alphabetic() && (i == 1 || !chars[i - 2].is_alphanumeric());
-            if end_mark && space_follows && !abbreviation && !single_letter {
+            // "a.m." and "e.g.": one letter between dots; the end of a sentence too when a capital
+            // follows ("until 6 p.m. We are..."). A lone initial ("J. Smith") never ends one.
+            let dotted = c == '.' && i >= 2 && chars[i - 2] == '.' && chars[i - 1].is_alphabetic();
+            let capital_follows = chars.get(i + 2).is_some_and(|n| n.is_uppercase());
+            let initial = c == '.' && i >= 1 && chars[i - 1].is_alphabetic() && (i == 1 || !chars[i - 2].is_alphanumeric());
+            let abbreviation = if dotted { !capital_follows } else { initial };
+            if end_mark && space_follows && !abbreviation {
                 push_sentence(&mut out, &current);
                 current.clear();
             }
@@ -171,10 +275,18 @@ mod tests {
 
     #[test]
     fn splits_sentences_but_not_times_or_abbreviations() {
-        let text = "We open at 9 a.m. and close at 5.30 p.m. on weekdays. Closed on Sundays!\n- Parking is free\nQ: Do you deliver? A: Yes.";
+        let text = "We open at 9 a.m. and close at 5.30 p.m. on weekdays. Closed on Sundays!\n- Parking is free\nQ: Do you deliver? A: Yes. Open to 4 p.m. Sundays too.";
         assert_eq!(
             sentences(text),
-            ["We open at 9 a.m. and close at 5.30 p.m. on weekdays.", "Closed on Sundays!", "Parking is free", "Q: Do you deliver?", "A: Yes."]
+            [
+                "We open at 9 a.m. and close at 5.30 p.m. on weekdays.",
+                "Closed on Sundays!",
+                "Parking is free",
+                "Q: Do you deliver?",
+                "A: Yes.",
+                "Open to 4 p.m.",
+                "Sundays too."
+            ]
         );
     }
 
