@@ -195,10 +195,9 @@ pub(crate) fn stem(word: &str) -> String {
         && !w.ends_with("ss")
         && !w.ends_with("us")
         && !w.ends_with("is")
+        && !cut(&mut w, "es", 4)
     {
-        if !cut(&mut w, "es", 4) {
-            cut(&mut w, "s", 3);
-        }
+        cut(&mut w, "s", 3);
     }
     // "shipping" and "ship", "stopped" and "stop".
     let b = w.as_bytes();
