@@ -10,10 +10,12 @@
 //!   providers) and the events they give, each ending with a latency record.
 //! - [`Error`]: failures by blame, with what the bridge should do about them (retry, fall back to
 //!   another provider, or apologise to the caller).
-//! - [`local`]: the offline providers, the default when nothing is configured.
 //! - [`sse`]: an incremental, sans-IO Server-Sent Events parser.
 //! - [`openai`]: OpenAI-compatible chat completions streamed over SSE, with tool calls; its
 //!   `base_url` makes it serve OpenAI, Ollama, vLLM, Groq and others.
+//! - [`local`]: offline providers that need no account: espeak-ng speech, pocketsphinx
+//!   recognition on call audio, and an LLM that answers
+//!   from the assistant's knowledge entries.
 //!
 //! # Why poll-based, object-safe traits
 //!
