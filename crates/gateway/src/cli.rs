@@ -24,6 +24,56 @@ pub enum Command {
     Codec(CodecArgs),
     /// Built-in benchmarks on the speech fixtures; `--json` prints one JSON object.
     Bench(BenchArgs),
+    /// Try a speech or LLM provider: synthesize to a WAV, transcribe a WAV, or chat with an
+    /// assistant, with latencies. Without --config, the local offline engines.
+    Speech(SpeechArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SpeechArgs {
+    /// The configuration whose `[speech]` providers and assistants to use.
+    #[arg(long, short, global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: SpeechCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SpeechCommand {
+    /// Synthesize text (sentence by sentence, as calls do) into a 16-bit WAV.
+    Tts {
+        /// What to say.
+        #[arg(long)]
+        text: String,
+        /// The WAV file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// The provider's voice (its default when absent).
+        #[arg(long)]
+        voice: Option<String>,
+    },
+    /// Transcribe a WAV file, streamed in 20 ms frames like call audio; prints partials and
+    /// finals with their timings.
+    Stt {
+        /// The 16-bit PCM WAV file.
+        #[arg(long = "in")]
+        input: PathBuf,
+        /// Push the audio as fast as the provider takes it instead of in real time.
+        #[arg(long)]
+        fast: bool,
+        /// Words and phrases to favour (repeatable).
+        #[arg(long = "keyword")]
+        keywords: Vec<String>,
+    },
+    /// Ask an assistant one question; prints the streamed answer and any tool calls.
+    Chat {
+        /// The assistant's id (from the configuration or the platform).
+        #[arg(long)]
+        assistant: Option<String>,
+        /// What the caller says.
+        #[arg(long)]
+        text: String,
+    },
 }
 
 #[derive(Debug, Args)]

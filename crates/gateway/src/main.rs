@@ -11,6 +11,7 @@ mod metrics;
 mod pii;
 mod platform;
 mod ports;
+mod speech;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
         cli::Command::Dial(args) => commands::dial::run(&args),
         cli::Command::Codec(args) => report(commands::codec::run(&args)),
         cli::Command::Bench(args) => report(commands::bench::run(&args)),
+        cli::Command::Speech(args) => report(commands::speech::run(&args)),
     };
     ExitCode::from(status)
 }

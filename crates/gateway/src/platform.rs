@@ -12,12 +12,12 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use happ_client::model::{KnowledgeEntry, Phone, Tool};
+use happ_client::model::{Assistant, KnowledgeEntry, KnowledgeType, Phone, Tool};
 use happ_client::{ClientConfig, HappClient};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::config::{AssistantConfig, HappConfig, PhoneConfig};
+use crate::config::{AssistantConfig, HappConfig, KnowledgeConfig, PhoneConfig};
 use crate::metrics::{Metrics, OutcomeLabels};
 use crate::pii::Masked;
 
@@ -84,19 +84,8 @@ pub async fn fetch(client: &HappClient) -> Result<Catalog, happ_client::Error> {
             continue;
         }
         let (knowledge, tools) = futures_util::future::join(client.knowledge(&assistant.id), client.tools(&assistant.id)).await;
-        catalog.assistants.push(PlatformAssistant {
-            config: AssistantConfig {
-                id,
-                name: assistant.name.clone(),
-                prompt_text: assistant.prompt_text.clone(),
-                first_message: assistant.first_message.clone().unwrap_or_default(),
-                llm_provider: assistant.llm_provider.clone().unwrap_or_default(),
-                llm_model: assistant.llm_model.clone().unwrap_or_default(),
-                language: assistant.language.clone().unwrap_or_default(),
-            },
-            knowledge: knowledge?,
-            tools: tools?,
-        });
+        let knowledge = knowledge?;
+        catalog.assistants.push(PlatformAssistant { config: assistant_config(&assistant, &knowledge), knowledge, tools: tools? });
     }
     for phone in &catalog.phones {
         if let Some(id) = &phone.assistant_id
@@ -106,6 +95,25 @@ pub async fn fetch(client: &HappClient) -> Result<Catalog, happ_client::Error> {
         }
     }
     Ok(catalog)
+}
+
+/// A platform assistant in the configuration's form, with its text knowledge entries (URL and
+/// file entries carry no text the gateway can read).
+pub fn assistant_config(assistant: &Assistant, knowledge: &[KnowledgeEntry]) -> AssistantConfig {
+    AssistantConfig {
+        id: assistant.id.to_string(),
+        name: assistant.name.clone(),
+        prompt_text: assistant.prompt_text.clone(),
+        first_message: assistant.first_message.clone().unwrap_or_default(),
+        llm_provider: assistant.llm_provider.clone().unwrap_or_default(),
+        llm_model: assistant.llm_model.clone().unwrap_or_default(),
+        language: assistant.language.clone().unwrap_or_default(),
+        knowledge: knowledge
+            .iter()
+            .filter(|k| k.kind == KnowledgeType::Text && !k.resource_content.trim().is_empty())
+            .map(|k| KnowledgeConfig { name: k.name.clone(), resource_content: k.resource_content.clone() })
+            .collect(),
+    }
 }
 
 /// The client for `[happ]`.

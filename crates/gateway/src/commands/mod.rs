@@ -5,3 +5,4 @@ pub mod check;
 pub mod codec;
 pub mod dial;
 pub mod run;
+pub mod speech;

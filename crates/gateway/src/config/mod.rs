@@ -348,7 +348,7 @@ fn default_handler() -> String {
 }
 
 /// `[[assistants]]`: the Happ API's assistant fields.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AssistantConfig {
     /// Identifier phones refer to.
@@ -371,16 +371,92 @@ pub struct AssistantConfig {
     /// Language (`en`).
     #[serde(default)]
     pub language: String,
+    /// Knowledge entries (the platform's knowledge base, for assistants kept in this file).
+    #[serde(default)]
+    pub knowledge: Vec<KnowledgeConfig>,
 }
 
-/// `[speech]`
+/// `[[assistants.knowledge]]`: one entry of an assistant's knowledge base.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct KnowledgeConfig {
+    /// Title.
+    pub name: String,
+    /// The text.
+    pub resource_content: String,
+}
+
+/// `[speech]`: which adapters speak, listen and think, and their settings. Absent, the local
+/// offline engines do all three.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SpeechConfig {
-    /// Speech-to-text adapter.
+    /// Speech-to-text: `local` (default), `deepgram` or `openai`.
     pub stt: Option<String>,
-    /// Text-to-speech adapter.
+    /// Text-to-speech: `local` (default), `openai` or `elevenlabs`.
     pub tts: Option<String>,
+    /// `[speech.openai]`: OpenAI or any compatible server (chat, transcription, speech).
+    pub openai: Option<OpenAiSpeechConfig>,
+    /// `[speech.deepgram]`: Deepgram live transcription.
+    pub deepgram: Option<ProviderKeyConfig>,
+    /// `[speech.elevenlabs]`: ElevenLabs streaming speech.
+    pub elevenlabs: Option<ElevenLabsConfig>,
+    /// `[speech.local]`: the offline engines.
+    #[serde(default)]
+    pub local: LocalSpeechConfig,
+}
+
+/// `[speech.openai]`
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OpenAiSpeechConfig {
+    /// API root with its version (default `https://api.openai.com/v1`): Groq, Ollama, vLLM or a
+    /// self-hosted Whisper server serve the same protocol.
+    pub base_url: Option<String>,
+    /// Key (default `$OPENAI_API_KEY`; none for servers without authentication).
+    pub api_key: Option<Secret>,
+    /// Transcription model (default `whisper-1`).
+    pub stt_model: Option<String>,
+    /// Speech model (default `gpt-4o-mini-tts`).
+    pub tts_model: Option<String>,
+    /// Voice (default `alloy`).
+    pub voice: Option<String>,
+}
+
+/// A provider that needs only a key and a model: `[speech.deepgram]`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderKeyConfig {
+    /// Endpoint override (tests, regional endpoints).
+    pub base_url: Option<String>,
+    /// Key (default from the provider's environment variable, e.g. `$DEEPGRAM_API_KEY`).
+    pub api_key: Option<Secret>,
+    /// Model (the provider's default when absent).
+    pub model: Option<String>,
+}
+
+/// `[speech.elevenlabs]`
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ElevenLabsConfig {
+    /// Endpoint override (tests, regional endpoints).
+    pub base_url: Option<String>,
+    /// Key (default `$ELEVENLABS_API_KEY`).
+    pub api_key: Option<Secret>,
+    /// Voice id (required to speak).
+    pub voice_id: Option<String>,
+    /// Model (default `eleven_flash_v2_5`).
+    pub model: Option<String>,
+}
+
+/// `[speech.local]`
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LocalSpeechConfig {
+    /// espeak-ng voice (default `en-us`).
+    pub voice: Option<String>,
+    /// espeak-ng speed in words per minute (default 175).
+    pub words_per_minute: Option<u32>,
 }
 
 impl PhoneConfig {

@@ -1,0 +1,78 @@
+//! The speech and LLM providers the configuration names (`[speech]`, the assistant's
+//! `llmProvider`), built once and shared by calls and the `speech` commands.
+
+use std::time::Duration;
+
+use happ_speech::local::{EspeakConfig, EspeakTts, KnowledgeBase, KnowledgeEntry, KnowledgeLlm, KnowledgeOptions, SphinxConfig, SphinxStt};
+use happ_speech::openai::{OpenAiChat, OpenAiConfig};
+use happ_speech::{LlmProvider, Secret, SttProvider, ToolDef, TtsProvider};
+
+use crate::config::{AssistantConfig, SpeechConfig};
+
+/// OpenAI's API root, the default of `[speech.openai] base_url`.
+const OPENAI_BASE_URL: &str = "https://api.openai.com/v1";
+
+/// A key from the configuration, else from the provider's usual environment variable.
+pub fn key(configured: Option<&Secret>, env: &str) -> Option<Secret> {
+    configured.cloned().or_else(|| std::env::var(env).ok().filter(|k| !k.is_empty()).map(Secret::new))
+}
+
+/// The speech-to-text provider `[speech] stt` names.
+pub fn stt(config: &SpeechConfig) -> Result<Box<dyn SttProvider>, String> {
+    match config.stt.as_deref().unwrap_or("local") {
+        "local" | "pocketsphinx" => Ok(Box::new(SphinxStt::new(SphinxConfig::default()).map_err(|e| format!("speech.stt local: {e}"))?)),
+        other => Err(format!("speech.stt: unknown provider {other:?} (local, deepgram or openai)")),
+    }
+}
+
+/// The text-to-speech provider `[speech] tts` names.
+pub fn tts(config: &SpeechConfig) -> Result<Box<dyn TtsProvider>, String> {
+    match config.tts.as_deref().unwrap_or("local") {
+        "local" | "espeak" | "espeak-ng" => {
+            let mut espeak = EspeakConfig::default();
+            if let Some(voice) = &config.local.voice {
+                espeak.voice.clone_from(voice);
+            }
+            if let Some(wpm) = config.local.words_per_minute {
+                espeak.words_per_minute = wpm;
+            }
+            Ok(Box::new(EspeakTts::new(espeak).map_err(|e| format!("speech.tts local: {e}"))?))
+        }
+        other => Err(format!("speech.tts: unknown provider {other:?} (local, openai or elevenlabs)")),
+    }
+}
+
+/// The LLM of `assistant`: its `llmProvider` (`local` answers from its knowledge; `openai` and
+/// compatible servers through `[speech.openai]`), with the model it names.
+pub fn llm(config: &SpeechConfig, assistant: &AssistantConfig) -> Result<(Box<dyn LlmProvider>, String), String> {
+    match assistant.llm_provider.to_ascii_lowercase().as_str() {
+        "" | "local" | "knowledge" => {
+            let entries = assistant.knowledge.iter().map(|k| KnowledgeEntry::new(k.name.clone(), k.resource_content.clone())).collect();
+            Ok((Box::new(KnowledgeLlm::new(KnowledgeBase::new(entries), KnowledgeOptions::default())), "knowledge".into()))
+        }
+        "openai" | "groq" | "ollama" | "vllm" => {
+            let section = config.openai.clone().unwrap_or_default();
+            let base_url = section.base_url.unwrap_or_else(|| OPENAI_BASE_URL.into());
+            let mut chat = OpenAiConfig::new(base_url, key(section.api_key.as_ref(), "OPENAI_API_KEY"));
+            chat.first_byte_timeout = Duration::from_secs(10);
+            let provider = OpenAiChat::new(&chat).map_err(|e| format!("speech.openai: {e}"))?;
+            let model = if assistant.llm_model.is_empty() { "gpt-4o-mini".to_owned() } else { assistant.llm_model.clone() };
+            Ok((Box::new(provider), model))
+        }
+        other => Err(format!("assistant {}: llmProvider {other:?} is not supported (local or openai-compatible)", assistant.id)),
+    }
+}
+
+/// The tools every assistant has on a call (see "The call bridge" in the product spec): hand-off
+/// to a human and hanging up.
+pub fn builtin_tools() -> Vec<ToolDef> {
+    let no_arguments = serde_json::json!({"type": "object", "properties": {}});
+    vec![
+        ToolDef {
+            name: "turnOffAiMode".into(),
+            description: "Hand the conversation to a human operator when the caller asks for a person or the assistant cannot help.".into(),
+            parameters: serde_json::json!({"type": "object", "properties": {"reason": {"type": "string", "description": "Why the caller needs a person."}}}),
+        },
+        ToolDef { name: "hangup".into(), description: "End the call after saying goodbye.".into(), parameters: no_arguments },
+    ]
+}
