@@ -11,6 +11,7 @@
 //! - [`Error`]: failures by blame, with what the bridge should do about them (retry, fall back to
 //!   another provider, or apologise to the caller).
 //! - [`sse`]: an incremental, sans-IO Server-Sent Events parser.
+//! - [`deepgram`]: Deepgram live transcription over a WebSocket.
 //! - [`openai`]: OpenAI-compatible chat completions streamed over SSE, with tool calls; its
 //!   `base_url` makes it serve OpenAI, Ollama, vLLM, Groq and others.
 //!
@@ -31,6 +32,7 @@
 #![warn(missing_docs)]
 
 pub mod audio;
+pub mod deepgram;
 mod error;
 pub mod llm;
 pub mod openai;

@@ -22,7 +22,7 @@
 //! Cancelling or dropping the stream drops the request future or the body, which closes the
 //! connection at once.
 
-mod wire;
+pub(crate) mod wire;
 
 use std::collections::VecDeque;
 use std::fmt;
