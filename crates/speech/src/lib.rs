@@ -13,7 +13,8 @@
 //! - [`sse`]: an incremental, sans-IO Server-Sent Events parser.
 //! - [`deepgram`]: Deepgram live transcription over a WebSocket.
 //! - [`openai`]: OpenAI-compatible chat completions streamed over SSE, with tool calls; its
-//!   `base_url` makes it serve OpenAI, Ollama, vLLM, Groq and others.
+//!   `base_url` makes it serve OpenAI, Ollama, vLLM, Groq and others; and OpenAI-compatible
+//!   transcription per utterance (OpenAI, Groq, self-hosted Whisper servers).
 //!
 //! # Why poll-based, object-safe traits
 //!

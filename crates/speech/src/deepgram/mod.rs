@@ -35,6 +35,8 @@
 
 mod wire;
 
+pub(crate) use wire::strip_boost;
+
 use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
