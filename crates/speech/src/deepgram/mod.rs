@@ -38,6 +38,7 @@ mod wire;
 pub(crate) use wire::strip_boost;
 
 use std::fmt;
+#[cfg(feature = "rustls")]
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -426,10 +427,9 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<t
 async fn connect(link: &mut Link) -> Result<Ws, Error> {
     let request = link.request.clone();
     #[cfg(feature = "rustls")]
-    let connector = link.connector.take();
+    let connecting = tokio_tungstenite::connect_async_tls_with_config(request, None, true, link.connector.take());
     #[cfg(not(feature = "rustls"))]
-    let connector = None;
-    let connecting = tokio_tungstenite::connect_async_tls_with_config(request, None, true, connector);
+    let connecting = tokio_tungstenite::connect_async_with_config(request, None, true);
     match tokio::time::timeout(link.connect_timeout, connecting).await {
         Err(_) => Err(Error::Timeout { phase: TimeoutPhase::FirstByte, after: link.connect_timeout }),
         Ok(Ok((ws, response))) => {
