@@ -105,8 +105,10 @@ impl OpenAiTranscriptionConfig {
     }
 }
 
-/// An OpenAI-compatible transcription provider. Cheap to clone: the HTTP client and its
-/// connection pool are shared.
+/// An OpenAI-compatible transcription provider: `POST {base_url}/audio/transcriptions` per
+/// utterance, the utterance closed by [`SttSession::end_of_speech`] and its transcript given as a
+/// final with `end_of_turn`; no partials. Cheap to clone: the HTTP client and its connection pool
+/// are shared.
 #[derive(Clone, Debug)]
 pub struct OpenAiTranscription {
     client: reqwest::Client,
@@ -226,7 +228,8 @@ enum State {
     Done,
 }
 
-/// A running transcription session; see the [module docs](self).
+/// A running transcription session of an [`OpenAiTranscription`]: audio buffered per utterance,
+/// one request per utterance, its transcript a final.
 pub struct OpenAiTranscriptionSession {
     provider: OpenAiTranscription,
     format: AudioFormat,
