@@ -11,11 +11,12 @@
 //! - [`Error`]: failures by blame, with what the bridge should do about them (retry, fall back to
 //!   another provider, or apologise to the caller).
 //! - [`sse`]: an incremental, sans-IO Server-Sent Events parser.
+//! - [`deepgram`]: Deepgram live transcription over a WebSocket.
 //! - [`openai`]: OpenAI-compatible chat completions streamed over SSE, with tool calls; its
-//!   `base_url` makes it serve OpenAI, Ollama, vLLM, Groq and others.
+//!   `base_url` makes it serve OpenAI, Ollama, vLLM, Groq and others; and OpenAI-compatible
+//!   transcription per utterance (OpenAI, Groq, self-hosted Whisper servers).
 //! - [`local`]: offline providers that need no account: espeak-ng speech, pocketsphinx
-//!   recognition on call audio, and an LLM that answers
-//!   from the assistant's knowledge entries.
+//!   recognition on call audio, and an LLM that answers from the assistant's knowledge entries.
 //!
 //! # Why poll-based, object-safe traits
 //!
@@ -34,6 +35,7 @@
 #![warn(missing_docs)]
 
 pub mod audio;
+pub mod deepgram;
 mod error;
 pub mod llm;
 pub mod local;

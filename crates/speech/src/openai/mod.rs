@@ -22,7 +22,10 @@
 //! Cancelling or dropping the stream drops the request future or the body, which closes the
 //! connection at once.
 
-mod wire;
+mod transcription;
+pub(crate) mod wire;
+
+pub use transcription::{MAX_QUEUED, OpenAiTranscription, OpenAiTranscriptionConfig, OpenAiTranscriptionSession, ResponseFormat};
 
 use std::collections::VecDeque;
 use std::fmt;
