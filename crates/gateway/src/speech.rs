@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
+use happ_speech::deepgram::{DeepgramConfig, DeepgramStt};
 use happ_speech::local::{EspeakConfig, EspeakTts, KnowledgeBase, KnowledgeEntry, KnowledgeLlm, KnowledgeOptions, SphinxConfig, SphinxStt};
-use happ_speech::openai::{OpenAiChat, OpenAiConfig};
+use happ_speech::openai::{OpenAiChat, OpenAiConfig, OpenAiTranscription, OpenAiTranscriptionConfig};
 use happ_speech::{LlmProvider, Secret, SttProvider, ToolDef, TtsProvider};
 
 use crate::config::{AssistantConfig, SpeechConfig};
@@ -21,6 +22,24 @@ pub fn key(configured: Option<&Secret>, env: &str) -> Option<Secret> {
 pub fn stt(config: &SpeechConfig) -> Result<Box<dyn SttProvider>, String> {
     match config.stt.as_deref().unwrap_or("local") {
         "local" | "pocketsphinx" => Ok(Box::new(SphinxStt::new(SphinxConfig::default()).map_err(|e| format!("speech.stt local: {e}"))?)),
+        "deepgram" => {
+            let section = config.deepgram.clone().unwrap_or_default();
+            let api_key = key(section.api_key.as_ref(), "DEEPGRAM_API_KEY").ok_or("speech.deepgram.api_key: not set (nor $DEEPGRAM_API_KEY)")?;
+            let mut deepgram = DeepgramConfig::new(api_key);
+            if let Some(url) = section.base_url {
+                deepgram.base_url = url;
+            }
+            if let Some(model) = section.model {
+                deepgram.model = model;
+            }
+            Ok(Box::new(DeepgramStt::new(&deepgram).map_err(|e| format!("speech.deepgram: {e}"))?))
+        }
+        "openai" => {
+            let section = config.openai.clone().unwrap_or_default();
+            let api = OpenAiConfig::new(section.base_url.unwrap_or_else(|| OPENAI_BASE_URL.into()), key(section.api_key.as_ref(), "OPENAI_API_KEY"));
+            let transcription = OpenAiTranscriptionConfig::new(api, section.stt_model.unwrap_or_else(|| "whisper-1".into()));
+            Ok(Box::new(OpenAiTranscription::new(&transcription).map_err(|e| format!("speech.openai: {e}"))?))
+        }
         other => Err(format!("speech.stt: unknown provider {other:?} (local, deepgram or openai)")),
     }
 }
