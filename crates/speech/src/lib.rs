@@ -12,7 +12,9 @@
 //!   another provider, or apologise to the caller).
 //! - [`sse`]: an incremental, sans-IO Server-Sent Events parser.
 //! - [`openai`]: OpenAI-compatible chat completions streamed over SSE, with tool calls; its
-//!   `base_url` makes it serve OpenAI, Ollama, vLLM, Groq and others.
+//!   `base_url` makes it serve OpenAI, Ollama, vLLM, Groq and others; and OpenAI-compatible speech
+//!   (`/audio/speech`), streamed as 24 kHz PCM.
+//! - [`elevenlabs`]: ElevenLabs streaming TTS over its `stream-input` WebSocket.
 //!
 //! # Why poll-based, object-safe traits
 //!
@@ -31,6 +33,7 @@
 #![warn(missing_docs)]
 
 pub mod audio;
+pub mod elevenlabs;
 mod error;
 pub mod llm;
 pub mod openai;
