@@ -114,7 +114,9 @@ impl Server {
     }
 }
 
-async fn handle(State((scripts, seen)): State<(Arc<Vec<(&'static str, Script)>>, Arc<Seen>)>, headers: HeaderMap, body: Bytes) -> Response {
+type AppState = (Arc<Vec<(&'static str, Script)>>, Arc<Seen>);
+
+async fn handle(State((scripts, seen)): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
     let input = json["input"].as_str().unwrap_or_default().to_owned();
     let index = {
@@ -257,7 +259,7 @@ async fn two_sentences_two_requests_audio_in_order_one_request_ahead() {
     assert_eq!(headers["content-type"], "application/json");
     assert_eq!(
         *body,
-        serde_json::json!({"model": "tts-1", "input": "Hello, this is Acme.", "voice": "nova", "response_format": "pcm", "speed": 1.1f32, "instructions": "Warm and calm."})
+        serde_json::json!({"model": "tts-1", "input": "Hello, this is Acme.", "voice": "nova", "response_format": "pcm", "speed": 1.1, "instructions": "Warm and calm."})
     );
     let (_, (_, second_body, second_arrived)) = &requests[1];
     assert_eq!(second_body["input"], "How can I help?");

@@ -79,9 +79,9 @@ const FORMATS: &[AudioFormat] = &[AudioFormat::MULAW_8K, AudioFormat::PCM_8K, Au
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct VoiceSettings {
     /// 0 to 1: lower is more expressive, higher more even. Default 0.5.
-    pub stability: f32,
+    pub stability: f64,
     /// 0 to 1: how close to the original voice. Default 0.8.
-    pub similarity_boost: f32,
+    pub similarity_boost: f64,
 }
 
 impl Default for VoiceSettings {

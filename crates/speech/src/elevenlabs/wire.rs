@@ -70,7 +70,7 @@ pub(crate) fn stream_url(base: &str, p: &UrlParams<'_>) -> Result<reqwest::Url, 
 }
 
 /// The first message: a single space, the voice settings and the chunk schedule.
-pub(crate) fn init_message(stability: f32, similarity_boost: f32, chunk_length_schedule: &[u32]) -> String {
+pub(crate) fn init_message(stability: f64, similarity_boost: f64, chunk_length_schedule: &[u32]) -> String {
     serde_json::json!({
         "text": " ",
         "voice_settings": { "stability": stability, "similarity_boost": similarity_boost },

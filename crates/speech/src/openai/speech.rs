@@ -67,7 +67,7 @@ pub struct OpenAiSpeechConfig {
     /// The voice when [`TtsOptions::voice`] does not name one. Default `alloy`.
     pub voice: String,
     /// Speaking speed, 0.25 to 4.0; the server's default (1.0) when `None`.
-    pub speed: Option<f32>,
+    pub speed: Option<f64>,
     /// How to speak (tone, pace); only `gpt-4o-mini-tts` reads it.
     pub instructions: Option<String>,
     /// Limit from a request to its response headers. Default 10 s.
@@ -119,7 +119,7 @@ pub struct OpenAiSpeech {
     auth: Option<HeaderValue>,
     model: String,
     voice: String,
-    speed: Option<f32>,
+    speed: Option<f64>,
     instructions: Option<String>,
     first_byte_timeout: Duration,
     idle_timeout: Duration,
@@ -207,7 +207,7 @@ impl TtsProvider for OpenAiSpeech {
 }
 
 /// The JSON body of `POST /audio/speech`.
-pub(crate) fn request_body(model: &str, voice: &str, input: &str, speed: Option<f32>, instructions: Option<&str>) -> Value {
+pub(crate) fn request_body(model: &str, voice: &str, input: &str, speed: Option<f64>, instructions: Option<&str>) -> Value {
     let mut body = serde_json::json!({ "model": model, "input": input, "voice": voice, "response_format": "pcm" });
     if let Some(speed) = speed {
         body["speed"] = Value::from(speed);
@@ -229,7 +229,7 @@ pub(crate) fn split_input(text: &str, max: usize) -> Vec<&str> {
             break;
         };
         // The last whitespace before the limit; a cut right after it keeps words whole.
-        let cut = rest[..end].char_indices().filter(|(_, c)| c.is_whitespace()).map(|(i, c)| i + c.len_utf8()).last().filter(|&i| i > 0).unwrap_or(end);
+        let cut = rest[..end].char_indices().filter(|(_, c)| c.is_whitespace()).map(|(i, c)| i + c.len_utf8()).next_back().filter(|&i| i > 0).unwrap_or(end);
         pieces.push(&rest[..cut]);
         rest = &rest[cut..];
     }
