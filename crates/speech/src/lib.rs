@@ -13,8 +13,10 @@
 //! - [`sse`]: an incremental, sans-IO Server-Sent Events parser.
 //! - [`deepgram`]: Deepgram live transcription over a WebSocket.
 //! - [`openai`]: OpenAI-compatible chat completions streamed over SSE, with tool calls; its
-//!   `base_url` makes it serve OpenAI, Ollama, vLLM, Groq and others; and OpenAI-compatible
-//!   transcription per utterance (OpenAI, Groq, self-hosted Whisper servers).
+//!   `base_url` makes it serve OpenAI, Ollama, vLLM, Groq and others; OpenAI-compatible
+//!   transcription per utterance (OpenAI, Groq, self-hosted Whisper servers); and OpenAI-compatible
+//!   speech (`/audio/speech`), streamed as 24 kHz PCM.
+//! - [`elevenlabs`]: ElevenLabs streaming TTS over its `stream-input` WebSocket.
 //! - [`local`]: offline providers that need no account: espeak-ng speech, pocketsphinx
 //!   recognition on call audio, and an LLM that answers from the assistant's knowledge entries.
 //!
@@ -36,6 +38,7 @@
 
 pub mod audio;
 pub mod deepgram;
+pub mod elevenlabs;
 mod error;
 pub mod llm;
 pub mod local;

@@ -22,6 +22,7 @@
 //! Cancelling or dropping the stream drops the request future or the body, which closes the
 //! connection at once.
 
+mod speech;
 mod transcription;
 pub(crate) mod wire;
 
@@ -42,6 +43,8 @@ use tokio::time::Sleep;
 use crate::llm::{ChatRequest, FinishReason, LlmEvent, LlmLatency, LlmProvider, LlmStream, LlmSummary};
 use crate::sse::{SseItem, SseParser};
 use crate::{Error, Secret, TimeoutPhase};
+
+pub use speech::{OpenAiSpeech, OpenAiSpeechConfig, OpenAiSpeechStream};
 
 /// Settings of an OpenAI-compatible provider.
 #[derive(Clone)]
@@ -396,7 +399,7 @@ impl Stream for OpenAiChatStream {
 
 /// An error and its causes, `: `-separated (reqwest's `Display` alone says only "error sending
 /// request").
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
