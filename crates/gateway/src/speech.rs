@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use happ_speech::deepgram::{DeepgramConfig, DeepgramStt};
+use happ_speech::elevenlabs::{ElevenLabsConfig, ElevenLabsTts};
 use happ_speech::local::{EspeakConfig, EspeakTts, KnowledgeBase, KnowledgeEntry, KnowledgeLlm, KnowledgeOptions, SphinxConfig, SphinxStt};
-use happ_speech::openai::{OpenAiChat, OpenAiConfig, OpenAiTranscription, OpenAiTranscriptionConfig};
+use happ_speech::openai::{OpenAiChat, OpenAiConfig, OpenAiSpeech, OpenAiSpeechConfig, OpenAiTranscription, OpenAiTranscriptionConfig};
 use happ_speech::{LlmProvider, Secret, SttProvider, ToolDef, TtsProvider};
 
 use crate::config::{AssistantConfig, SpeechConfig};
@@ -56,6 +57,31 @@ pub fn tts(config: &SpeechConfig) -> Result<Box<dyn TtsProvider>, String> {
                 espeak.words_per_minute = wpm;
             }
             Ok(Box::new(EspeakTts::new(espeak).map_err(|e| format!("speech.tts local: {e}"))?))
+        }
+        "openai" => {
+            let section = config.openai.clone().unwrap_or_default();
+            let mut speech =
+                OpenAiSpeechConfig::new(section.base_url.unwrap_or_else(|| OPENAI_BASE_URL.into()), key(section.api_key.as_ref(), "OPENAI_API_KEY"));
+            if let Some(model) = section.tts_model {
+                speech.model = model;
+            }
+            if let Some(voice) = section.voice {
+                speech.voice = voice;
+            }
+            Ok(Box::new(OpenAiSpeech::new(&speech).map_err(|e| format!("speech.openai: {e}"))?))
+        }
+        "elevenlabs" => {
+            let section = config.elevenlabs.clone().unwrap_or_default();
+            let api_key = key(section.api_key.as_ref(), "ELEVENLABS_API_KEY").ok_or("speech.elevenlabs.api_key: not set (nor $ELEVENLABS_API_KEY)")?;
+            let voice_id = section.voice_id.ok_or("speech.elevenlabs.voice_id: not set")?;
+            let mut eleven = ElevenLabsConfig::new(api_key, voice_id);
+            if let Some(url) = section.base_url {
+                eleven.base_url = url;
+            }
+            if let Some(model) = section.model {
+                eleven.model_id = model;
+            }
+            Ok(Box::new(ElevenLabsTts::new(&eleven).map_err(|e| format!("speech.elevenlabs: {e}"))?))
         }
         other => Err(format!("speech.tts: unknown provider {other:?} (local, openai or elevenlabs)")),
     }

@@ -73,4 +73,7 @@ fn configuration_errors_name_the_setting() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("speech.deepgram.api_key"), "{}", String::from_utf8_lossy(&o.stderr));
     let o = gateway(&["speech", "tts", "--config", config, "--text", "hi", "--out", "/dev/null"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("unknown provider \"nonsense\""), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::write(dir.path().join("gateway.toml"), "[speech]\ntts = \"elevenlabs\"\n[speech.elevenlabs]\napi_key = \"xi-test\"\n").expect("write config");
+    let o = gateway(&["speech", "tts", "--config", config, "--text", "hi", "--out", "/dev/null"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("speech.elevenlabs.voice_id: not set"), "{}", String::from_utf8_lossy(&o.stderr));
 }
