@@ -46,6 +46,7 @@ pub mod openai;
 pub mod sse;
 pub mod stt;
 pub mod tts;
+mod ws;
 
 pub use audio::{AudioFormat, Conversion, Encoding, negotiate};
 pub use error::{Error, TimeoutPhase};

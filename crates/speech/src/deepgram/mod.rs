@@ -169,7 +169,7 @@ impl DeepgramStt {
             .map_err(|_| Error::Config { detail: "api_key contains characters not allowed in a header".into() })?;
         auth.set_sensitive(true);
         #[cfg(feature = "rustls")]
-        let tls = if secure { Some(tls_config()?) } else { None };
+        let tls = if secure { Some(crate::ws::tls_config()?) } else { None };
         #[cfg(not(feature = "rustls"))]
         if secure {
             return Err(Error::Config { detail: "wss needs the `rustls` feature of happ-speech".into() });
@@ -507,17 +507,4 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-/// TLS for `wss`: the webpki roots with the `ring` provider, explicit so no process-wide default
-/// provider is needed.
-#[cfg(feature = "rustls")]
-fn tls_config() -> Result<Arc<rustls::ClientConfig>, Error> {
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Config { detail: format!("TLS: {e}") })?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
 }

@@ -188,7 +188,7 @@ impl ElevenLabsTts {
         let url = wire::stream_url(&config.base_url, &url_params(config, &config.voice_id, "ulaw_8000", None))?;
         let secure = url.scheme() == "wss";
         #[cfg(feature = "rustls")]
-        let tls = if secure { Some(tls_config()?) } else { None };
+        let tls = if secure { Some(crate::ws::tls_config()?) } else { None };
         #[cfg(not(feature = "rustls"))]
         if secure {
             return Err(Error::Config { detail: "wss needs the rustls feature".into() });
@@ -261,19 +261,6 @@ impl TtsProvider for ElevenLabsTts {
     fn start(&self, format: AudioFormat, options: &TtsOptions) -> Result<Box<dyn TtsStream>, Error> {
         Ok(Box::new(self.stream(format, options)?))
     }
-}
-
-/// TLS for `wss`: the webpki roots with the `ring` provider (explicit, so no process-wide default
-/// provider is needed even if another crate enables a second one).
-#[cfg(feature = "rustls")]
-fn tls_config() -> Result<Arc<rustls::ClientConfig>, Error> {
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Config { detail: format!("TLS: {e}") })?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
 }
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;

@@ -22,6 +22,7 @@
 //! Cancelling or dropping the stream drops the request future or the body, which closes the
 //! connection at once.
 
+mod endpoint;
 mod speech;
 mod transcription;
 pub(crate) mod wire;
@@ -94,24 +95,8 @@ impl OpenAiChat {
     /// A provider with `config`. Fails on a base URL that is not http(s) or a key that cannot be a
     /// header value.
     pub fn new(config: &OpenAiConfig) -> Result<Self, Error> {
-        let base = config.base_url.trim_end_matches('/');
-        let url = reqwest::Url::parse(&format!("{base}/chat/completions")).map_err(|e| Error::Config { detail: format!("base_url {base:?}: {e}") })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(Error::Config { detail: format!("base_url {base:?}: not http or https") });
-        }
-        let auth = match &config.api_key {
-            Some(key) if !key.is_empty() => {
-                let mut v = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
-                    .map_err(|_| Error::Config { detail: "api_key contains characters not allowed in a header".into() })?;
-                v.set_sensitive(true);
-                Some(v)
-            }
-            _ => None,
-        };
-        // The connect timeout is also enforced by `first_byte_timeout`; giving it to reqwest lets a
-        // connect failure be reported as such rather than as a slow answer.
-        let client =
-            reqwest::Client::builder().connect_timeout(config.first_byte_timeout).build().map_err(|e| Error::Config { detail: format!("HTTP client: {e}") })?;
+        let endpoint::Endpoint { client, url, auth } =
+            endpoint::Endpoint::new(&config.base_url, "chat/completions", config.api_key.as_ref(), config.first_byte_timeout)?;
         Ok(Self { client, url, auth, first_byte_timeout: config.first_byte_timeout, idle_timeout: config.idle_timeout })
     }
 

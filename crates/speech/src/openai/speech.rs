@@ -129,22 +129,8 @@ impl OpenAiSpeech {
     /// A provider with `config`. Fails on a base URL that is not http(s) or a key that cannot be a
     /// header value.
     pub fn new(config: &OpenAiSpeechConfig) -> Result<Self, Error> {
-        let base = config.base_url.trim_end_matches('/');
-        let url = reqwest::Url::parse(&format!("{base}/audio/speech")).map_err(|e| Error::Config { detail: format!("base_url {base:?}: {e}") })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(Error::Config { detail: format!("base_url {base:?}: not http or https") });
-        }
-        let auth = match &config.api_key {
-            Some(key) if !key.is_empty() => {
-                let mut v = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
-                    .map_err(|_| Error::Config { detail: "api_key contains characters not allowed in a header".into() })?;
-                v.set_sensitive(true);
-                Some(v)
-            }
-            _ => None,
-        };
-        let client =
-            reqwest::Client::builder().connect_timeout(config.first_byte_timeout).build().map_err(|e| Error::Config { detail: format!("HTTP client: {e}") })?;
+        let super::endpoint::Endpoint { client, url, auth } =
+            super::endpoint::Endpoint::new(&config.base_url, "audio/speech", config.api_key.as_ref(), config.first_byte_timeout)?;
         Ok(Self {
             client,
             url,

@@ -127,24 +127,8 @@ impl OpenAiTranscription {
     /// A provider with `config`. Fails on a base URL that is not http(s) or a key that cannot be a
     /// header value.
     pub fn new(config: &OpenAiTranscriptionConfig) -> Result<Self, Error> {
-        let base = config.api.base_url.trim_end_matches('/');
-        let url = reqwest::Url::parse(&format!("{base}/audio/transcriptions")).map_err(|e| Error::Config { detail: format!("base_url {base:?}: {e}") })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(Error::Config { detail: format!("base_url {base:?}: not http or https") });
-        }
-        let auth = match &config.api.api_key {
-            Some(key) if !key.is_empty() => {
-                let mut v = HeaderValue::from_str(&format!("Bearer {}", key.expose()))
-                    .map_err(|_| Error::Config { detail: "api_key contains characters not allowed in a header".into() })?;
-                v.set_sensitive(true);
-                Some(v)
-            }
-            _ => None,
-        };
-        let client = reqwest::Client::builder()
-            .connect_timeout(config.api.first_byte_timeout)
-            .build()
-            .map_err(|e| Error::Config { detail: format!("HTTP client: {e}") })?;
+        let super::endpoint::Endpoint { client, url, auth } =
+            super::endpoint::Endpoint::new(&config.api.base_url, "audio/transcriptions", config.api.api_key.as_ref(), config.api.first_byte_timeout)?;
         Ok(Self {
             client,
             url,
