@@ -571,12 +571,13 @@ impl TtsStream for ElevenLabsStream {
                 Conn::None => return self.fail(Error::Closed { detail: "no connection".into() }),
                 Conn::Idle(request) => {
                     let Some(request) = request.take() else { return self.fail(Error::Config { detail: "request already sent".into() }) };
-                    #[cfg(feature = "rustls")]
-                    let connector = self.tls.clone().map(tokio_tungstenite::Connector::Rustls);
-                    #[cfg(not(feature = "rustls"))]
-                    let connector = None;
                     // Nagle off: each small JSON message leaves at once.
-                    self.conn = Conn::Connecting(Box::pin(tokio_tungstenite::connect_async_tls_with_config(*request, None, true, connector)));
+                    #[cfg(feature = "rustls")]
+                    let connecting =
+                        tokio_tungstenite::connect_async_tls_with_config(*request, None, true, self.tls.clone().map(tokio_tungstenite::Connector::Rustls));
+                    #[cfg(not(feature = "rustls"))]
+                    let connecting = tokio_tungstenite::connect_async_with_config(*request, None, true);
+                    self.conn = Conn::Connecting(Box::pin(connecting));
                     self.arm(self.connect_timeout);
                 }
                 Conn::Connecting(future) => match future.as_mut().poll(cx) {
