@@ -1,8 +1,6 @@
 //! The speech and LLM providers the configuration names (`[speech]`, the assistant's
 //! `llmProvider`), built once and shared by calls and the `speech` commands.
 
-use std::time::Duration;
-
 use happ_speech::deepgram::{DeepgramConfig, DeepgramStt};
 use happ_speech::elevenlabs::{ElevenLabsConfig, ElevenLabsTts};
 use happ_speech::local::{EspeakConfig, EspeakTts, KnowledgeBase, KnowledgeEntry, KnowledgeLlm, KnowledgeOptions, SphinxConfig, SphinxStt};
@@ -98,8 +96,7 @@ pub fn llm(config: &SpeechConfig, assistant: &AssistantConfig) -> Result<(Box<dy
         "openai" | "groq" | "ollama" | "vllm" => {
             let section = config.openai.clone().unwrap_or_default();
             let base_url = section.base_url.unwrap_or_else(|| OPENAI_BASE_URL.into());
-            let mut chat = OpenAiConfig::new(base_url, key(section.api_key.as_ref(), "OPENAI_API_KEY"));
-            chat.first_byte_timeout = Duration::from_secs(10);
+            let chat = OpenAiConfig::new(base_url, key(section.api_key.as_ref(), "OPENAI_API_KEY"));
             let provider = OpenAiChat::new(&chat).map_err(|e| format!("speech.openai: {e}"))?;
             let model = if assistant.llm_model.is_empty() { "gpt-4o-mini".to_owned() } else { assistant.llm_model.clone() };
             Ok((Box::new(provider), model))
