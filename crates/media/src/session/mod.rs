@@ -141,6 +141,14 @@ pub struct MediaSession {
     ticks_sent: u64,
     marker_pending: bool,
     played_samples: u64,
+    /// Playback is held (barge-in under review): packets carry silence, the queue is kept.
+    paused: bool,
+    /// Samples of fade still to apply when playback stops (pause) or starts again (resume).
+    fade_out: bool,
+    fade_in: bool,
+    /// Mean square of the last audio packet sent (0 for silence and DTMF): what an echo of our
+    /// own voice can sound like, for the caller's echo guard.
+    last_sent_power: f32,
 
     // RTCP.
     next_rtcp: Instant,
@@ -190,6 +198,10 @@ impl MediaSession {
             ticks_sent: 0,
             marker_pending: true,
             played_samples: 0,
+            paused: false,
+            fade_out: false,
+            fade_in: false,
+            last_sent_power: 0.0,
             next_rtcp: now,
             rtcp_rng,
             sent_since_report: false,
@@ -387,10 +399,47 @@ impl MediaSession {
         RATE.duration(self.playback.len() as u64)
     }
 
-    /// Drops queued playback at once (barge-in), keeping only a short fade-out; returns how much
-    /// audio was dropped.
+    /// Holds playback at once, keeping what is queued: the next packet fades out the next
+    /// [`SessionConfig::flush_fade`] of audio without consuming it, and silence follows until
+    /// [`MediaSession::resume`]. What the caller heard ([`MediaSession::played`]) stops exactly at
+    /// the paused sample. For a barge-in that may prove false (a cough): resume, or flush.
+    pub fn pause(&mut self) {
+        if !self.paused {
+            self.paused = true;
+            self.fade_out = self.playback.len() > 0;
+            self.fade_in = false;
+        }
+    }
+
+    /// Plays on from the sample where [`MediaSession::pause`] stopped, fading in over
+    /// [`SessionConfig::flush_fade`].
+    pub fn resume(&mut self) {
+        if self.paused {
+            self.paused = false;
+            self.fade_out = false;
+            self.fade_in = self.playback.len() > 0;
+        }
+    }
+
+    /// Whether playback is held.
+    pub fn paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Mean square (of full scale 32768², so 1.0 is a full-scale square wave) of the last audio
+    /// packet sent: 0 after silence or DTMF. Read after each RTP transmit by an echo guard.
+    pub fn last_sent_power(&self) -> f32 {
+        self.last_sent_power
+    }
+
+    /// Drops queued playback at once (barge-in), keeping only a short fade-out (none while
+    /// paused: the pause already faded out); returns how much audio was dropped. Playback is no
+    /// longer paused afterwards.
     pub fn flush(&mut self) -> Duration {
-        let keep = RATE.ticks(self.config.flush_fade) as usize;
+        let keep = if self.paused { 0 } else { RATE.ticks(self.config.flush_fade) as usize };
+        self.paused = false;
+        self.fade_out = false;
+        self.fade_in = false;
         let dropped = RATE.duration(self.playback.cut(keep) as u64);
         self.down.reset();
         self.stats.flushed += dropped;
@@ -498,12 +547,27 @@ impl MediaSession {
             (header, 4)
         } else {
             let n = self.packet_pcm.len();
-            let got = self.playback.pop(&mut self.packet_pcm);
-            self.packet_pcm[got..].fill(0);
+            let fade = (RATE.ticks(self.config.flush_fade) as usize).clamp(1, n);
+            let got = if self.paused {
+                // Fade out what would have come next, without taking it: a resume plays it.
+                let peeked = if std::mem::take(&mut self.fade_out) { self.playback.peek(&mut self.packet_pcm[..fade]) } else { 0 };
+                ramp(&mut self.packet_pcm[..peeked], false);
+                self.packet_pcm[peeked..].fill(0);
+                0
+            } else {
+                let got = self.playback.pop(&mut self.packet_pcm);
+                if std::mem::take(&mut self.fade_in) {
+                    let n = fade.min(got);
+                    ramp(&mut self.packet_pcm[..n], true);
+                }
+                self.packet_pcm[got..].fill(0);
+                got
+            };
             self.played_samples += got as u64;
             if got == 0 {
                 self.stats.silence_sent += 1;
             }
+            self.last_sent_power = mean_square(&self.packet_pcm);
             let payload = buf.get_mut(12..12 + n)?;
             self.law.encode(&self.packet_pcm, payload);
             let header =
@@ -611,6 +675,25 @@ impl MediaSession {
         s.played = self.played();
         s
     }
+}
+
+/// A linear fade over `samples`: in (0 to 1) or out (1 to 0), never reaching the end points so
+/// that a one-sample fade still changes the sample.
+fn ramp(samples: &mut [i16], rising: bool) {
+    let n = samples.len();
+    for (i, s) in samples.iter_mut().enumerate() {
+        let step = if rising { i + 1 } else { n - i };
+        *s = crate::simd::f32_to_i16(f32::from(*s) * step as f32 / (n + 1) as f32);
+    }
+}
+
+/// Mean square of `samples` relative to full scale.
+fn mean_square(samples: &[i16]) -> f32 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    let sum: f32 = samples.iter().map(|&s| f32::from(s) * f32::from(s)).sum();
+    sum / (samples.len() as f32 * 32_768.0 * 32_768.0)
 }
 
 /// Input samples processed per resampler call when queueing playback: 20 ms at `rate`.

@@ -45,6 +45,17 @@ impl Playback {
         n
     }
 
+    /// Copies up to `out.len()` samples from the head into `out` without taking them; returns how
+    /// many.
+    pub(crate) fn peek(&self, out: &mut [i16]) -> usize {
+        let n = out.len().min(self.len);
+        let cap = self.buf.len();
+        let first = n.min(cap - self.head);
+        out[..first].copy_from_slice(&self.buf[self.head..self.head + first]);
+        out[first..n].copy_from_slice(&self.buf[..n - first]);
+        n
+    }
+
     /// Keeps only the next `keep` samples, faded out linearly to silence; returns how many
     /// samples were dropped.
     pub(crate) fn cut(&mut self, keep: usize) -> usize {
@@ -78,6 +89,19 @@ mod tests {
         assert_eq!(p.pop(&mut out), 5);
         assert_eq!(&out[..5], &[3, 4, 5, 6, 7]);
         assert_eq!(p.len(), 0);
+    }
+
+    #[test]
+    fn peek_leaves_the_samples() {
+        let mut p = Playback::new(4);
+        p.push(&[1, 2, 3, 4]);
+        let mut out = [0; 2];
+        p.pop(&mut out);
+        p.push(&[5, 6]);
+        let mut peeked = [0; 3];
+        assert_eq!(p.peek(&mut peeked), 3);
+        assert_eq!(peeked, [3, 4, 5]);
+        assert_eq!(p.len(), 4);
     }
 
     #[test]

@@ -359,3 +359,44 @@ fn dynamic_payload_type_for_g711_is_sent_and_accepted() {
     p.run_for(Duration::from_millis(200));
     assert_eq!(p.rec_a.sent.last().map(|s| s.3), Some(8));
 }
+
+#[test]
+fn pause_holds_playback_and_resume_plays_on_from_the_same_sample() {
+    let mut p = pair();
+    // A ramp of distinct values, so the position in it is readable from any sample.
+    let ramp: Vec<i16> = (0..16_000).map(|i| (i % 8_000) as i16).collect();
+    p.a.push_pcm(&ramp);
+    p.run_for(Duration::from_millis(300));
+    let queued = p.a.queued();
+    p.a.pause();
+    let played = p.a.played();
+    p.run_for(Duration::from_millis(500));
+    // Nothing more was taken from the queue while paused.
+    assert_eq!(p.a.played(), played);
+    assert_eq!(p.a.queued(), queued);
+    assert!(p.a.paused());
+    p.a.resume();
+    p.run_for(Duration::from_millis(200));
+    assert_eq!(p.a.played() + p.a.queued(), played + queued, "nothing lost or repeated");
+    assert!(p.a.played() > played);
+    // Flushing while paused drops everything: no fade of the old audio is heard later.
+    p.a.pause();
+    let at_pause = p.a.played();
+    let dropped = p.a.flush();
+    assert_eq!(dropped + at_pause, played + queued);
+    p.run_for(Duration::from_millis(100));
+    assert_eq!(p.a.played(), at_pause);
+    assert!(!p.a.paused());
+}
+
+#[test]
+fn last_sent_power_follows_the_audio() {
+    let mut p = pair();
+    p.run_for(Duration::from_millis(100));
+    assert_eq!(p.a.last_sent_power(), 0.0);
+    p.a.push_pcm(&tone16(440.0, 1.0));
+    p.run_for(Duration::from_millis(200));
+    // A sine of amplitude 8000: mean square (8000/32768)^2 / 2 ≈ 0.0298.
+    let power = p.a.last_sent_power();
+    assert!((0.02..0.04).contains(&power), "{power}");
+}
