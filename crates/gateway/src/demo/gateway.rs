@@ -340,20 +340,20 @@ mod tests {
 
     fn addresses() -> Addresses {
         Addresses {
-            sip: "127.0.0.1:5070".parse().unwrap(),
-            control: "127.0.0.1:8099".parse().unwrap(),
+            sip: "127.0.0.1:5070".parse().expect("test setup"),
+            control: "127.0.0.1:8099".parse().expect("test setup"),
             rtp: (30_000, 30_019),
-            caller: "127.0.0.1:5080".parse().unwrap(),
+            caller: "127.0.0.1:5080".parse().expect("test setup"),
         }
     }
 
     #[test]
     fn the_demo_configuration_has_one_trunk_phone_on_loopback_and_no_platform() {
-        let text = config_text(&Assistant::sample(), "echo", &addresses(), "t0k3n").unwrap();
-        let config = Config::from_text(Path::new("demo.toml"), &text, |_| None).unwrap();
+        let text = config_text(&Assistant::sample(), "echo", &addresses(), "t0k3n").expect("test setup");
+        let config = Config::from_text(Path::new("demo.toml"), &text, |_| None).expect("test setup");
         assert_eq!(config.sip.listen, addresses().sip);
         assert!(config.happ.is_none());
-        let control = config.control.unwrap();
+        let control = config.control.expect("test setup");
         assert_eq!((control.listen, control.token.expose()), (addresses().control, "t0k3n"));
         assert_eq!(config.phones.len(), 1);
         let phone = &config.phones[0];
@@ -365,7 +365,7 @@ mod tests {
 
     #[test]
     fn a_file_gives_its_first_assistant_and_speech_but_not_its_addresses() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("test setup");
         let path = dir.path().join("mine.toml");
         std::fs::write(
             &path,
@@ -391,11 +391,11 @@ id = "other"
 voice = "en-gb"
 "#,
         )
-        .unwrap();
-        let assistant = Assistant::from_file(&path).unwrap();
+        .expect("test setup");
+        let assistant = Assistant::from_file(&path).expect("test setup");
         assert_eq!((assistant.id(), assistant.name(), assistant.first_message()), ("shop", "Bike Shop", "Bikes!"));
-        let text = config_text(&assistant, "echo", &addresses(), "t").unwrap();
-        let config = Config::from_text(Path::new("demo.toml"), &text, |_| None).unwrap();
+        let text = config_text(&assistant, "echo", &addresses(), "t").expect("test setup");
+        let config = Config::from_text(Path::new("demo.toml"), &text, |_| None).expect("test setup");
         assert_eq!(config.sip.listen, addresses().sip);
         assert_eq!(config.assistants.len(), 1);
         assert_eq!(config.assistants[0].knowledge[0].resource_content, "Open daily.");
@@ -405,10 +405,10 @@ voice = "en-gb"
 
     #[test]
     fn a_file_without_assistants_is_refused_by_name() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("test setup");
         let path = dir.path().join("none.toml");
-        std::fs::write(&path, "[sip]\nlisten = \"0.0.0.0:5060\"\n").unwrap();
-        let e = Assistant::from_file(&path).unwrap_err();
+        std::fs::write(&path, "[sip]\nlisten = \"0.0.0.0:5060\"\n").expect("test setup");
+        let e = Assistant::from_file(&path).expect_err("an error");
         assert!(e.contains("none.toml") && e.contains("[[assistants]]"), "{e}");
     }
 
@@ -420,10 +420,10 @@ voice = "en-gb"
                               {"role":"caller","text":"hours","at":2.5,"interrupted":false,"latencyMs":null},
                               {"role":"assistant","text":"Nine to five.","at":4.0,"interrupted":true,"latencyMs":812.5}]}"#,
         )
-        .unwrap();
-        let t = call.transcript.unwrap();
+        .expect("test setup");
+        let t = call.transcript.expect("test setup");
         assert_eq!(t[2], TranscriptEntry { role: "assistant".into(), text: "Nine to five.".into(), at: 4.0, interrupted: true, latency_ms: Some(812.5) });
-        let bare: CallInfo = serde_json::from_str(r#"{"id":"c2","direction":"inbound","startedAt":5}"#).unwrap();
+        let bare: CallInfo = serde_json::from_str(r#"{"id":"c2","direction":"inbound","startedAt":5}"#).expect("test setup");
         assert!(bare.transcript.is_none());
     }
 }

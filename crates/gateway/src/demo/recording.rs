@@ -93,9 +93,9 @@ mod tests {
     use super::*;
 
     fn read(path: &Path) -> (hound::WavSpec, Vec<(i16, i16)>) {
-        let mut r = hound::WavReader::open(path).unwrap();
+        let mut r = hound::WavReader::open(path).expect("test setup");
         let spec = r.spec();
-        let s: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
+        let s: Vec<i16> = r.samples::<i16>().map(|s| s.expect("a sample")).collect();
         (spec, s.chunks(2).map(|c| (c[0], c[1])).collect())
     }
 
@@ -105,9 +105,9 @@ mod tests {
         rec.put(Channel::Caller, 0, &[100; FRAME]);
         rec.put(Channel::Gateway, 2 * FRAME, &[-200; FRAME]);
         rec.put(Channel::Caller, 3 * FRAME, &[300; FRAME / 2]);
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("test setup");
         let path = dir.path().join("call.wav");
-        rec.write_wav(&path).unwrap();
+        rec.write_wav(&path).expect("test setup");
         let (spec, frames) = read(&path);
         assert_eq!((spec.channels, spec.sample_rate, spec.bits_per_sample), (2, 8_000, 16));
         assert_eq!(frames.len(), 4 * FRAME, "whole frames, as long as the longer channel");

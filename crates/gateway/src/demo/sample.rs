@@ -74,8 +74,8 @@ mod tests {
     fn the_table_is_a_valid_assistant() {
         let mut doc = toml::Table::new();
         doc.insert("assistants".into(), toml::Value::Array(vec![toml::Value::Table(assistant())]));
-        let text = toml::to_string(&doc).unwrap();
-        let config = crate::config::Config::from_text(std::path::Path::new("demo.toml"), &text, |_| None).unwrap();
+        let text = toml::to_string(&doc).expect("test setup");
+        let config = crate::config::Config::from_text(std::path::Path::new("demo.toml"), &text, |_| None).expect("test setup");
         let a = &config.assistants[0];
         assert_eq!((a.id.as_str(), a.first_message.as_str(), a.llm_provider.as_str()), (ID, FIRST_MESSAGE, "local"));
         assert_eq!(a.knowledge.len(), KNOWLEDGE.len());

@@ -48,12 +48,12 @@ mod tests {
 
     #[test]
     fn a_file_without_lines_is_an_error_naming_it() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("test setup");
         let path = dir.path().join("empty.txt");
-        std::fs::write(&path, "# nothing\n\n").unwrap();
-        let e = load(&path).unwrap_err();
+        std::fs::write(&path, "# nothing\n\n").expect("test setup");
+        let e = load(&path).expect_err("an error");
         assert!(e.contains("empty.txt") && e.contains("no lines"), "{e}");
-        let e = load(&dir.path().join("missing.txt")).unwrap_err();
+        let e = load(&dir.path().join("missing.txt")).expect_err("an error");
         assert!(e.contains("missing.txt"), "{e}");
     }
 
@@ -61,6 +61,6 @@ mod tests {
     fn the_built_in_script_ends_with_a_goodbye() {
         let lines = built_in();
         assert!((4..=6).contains(&lines.len()));
-        assert!(lines.last().unwrap().to_lowercase().contains("goodbye"));
+        assert!(lines.last().expect("test setup").to_lowercase().contains("goodbye"));
     }
 }

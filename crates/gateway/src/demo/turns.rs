@@ -125,18 +125,14 @@ impl Turns {
     /// A frame of the gateway's audio arrived at `now` (decoded; 20 ms).
     pub fn handle_received(&mut self, now: Instant, pcm: &[i16]) {
         match self.vad.process(pcm).event {
-            Some(VadEvent::SpeechStart { since }) => {
-                if self.onset.is_none() {
-                    // `since` runs from the first voiced frame's start to this frame's end.
-                    self.onset = Some(now.checked_sub(since.saturating_sub(FRAME)).unwrap_or(now));
-                }
+            // `since` runs from the first voiced frame's start to this frame's end.
+            Some(VadEvent::SpeechStart { since }) if self.onset.is_none() => {
+                self.onset = Some(now.checked_sub(since.saturating_sub(FRAME)).unwrap_or(now));
             }
-            Some(VadEvent::SpeechEnd { silence }) => {
-                if self.onset.is_some() {
-                    self.voice_end = Some(now.checked_sub(silence).unwrap_or(now));
-                }
+            Some(VadEvent::SpeechEnd { silence }) if self.onset.is_some() => {
+                self.voice_end = Some(now.checked_sub(silence).unwrap_or(now));
             }
-            None => {}
+            _ => {}
         }
         self.handle_timeout(now);
     }
@@ -236,9 +232,17 @@ impl Turns {
 mod tests {
     use super::*;
 
-    /// A 20 ms frame of a 300 Hz tone, or silence.
-    fn frame(voice: bool) -> Vec<i16> {
-        (0..160).map(|i| if voice { (8000.0 * (i as f64 * 2.0 * std::f64::consts::PI * 300.0 / 8000.0).sin()) as i16 } else { 0 }).collect()
+    /// A 20 ms frame at `t`: a 300 Hz tone whose loudness moves like syllables (4 Hz, about
+    /// 10 dB), or silence.
+    fn frame_at(voice: bool, t: Duration) -> Vec<i16> {
+        let start = t.as_secs_f64();
+        (0..160)
+            .map(|i| {
+                let s = start + i as f64 / 8000.0;
+                let envelope = 0.3 + 0.7 * (2.0 * std::f64::consts::PI * 4.0 * s).sin().abs();
+                if voice { (8000.0 * envelope * (2.0 * std::f64::consts::PI * 300.0 * s).sin()) as i16 } else { 0 }
+            })
+            .collect()
     }
 
     /// A virtual call: frames every 20 ms, the gateway's voice decided by `gateway(t)`, the
@@ -263,7 +267,7 @@ mod tests {
             while !self.hung_up && self.now - self.t0 < limit {
                 self.now += FRAME;
                 let voice = gateway(self.now - self.t0, &self.notes);
-                self.turns.handle_received(self.now, &frame(voice));
+                self.turns.handle_received(self.now, &frame_at(voice, self.now - self.t0));
                 let sent = match &mut self.speaking {
                     Some((_, left)) if *left > 0 => {
                         *left -= 1;
@@ -271,7 +275,7 @@ mod tests {
                     }
                     _ => false,
                 };
-                self.turns.handle_sent(self.now, &frame(sent));
+                self.turns.handle_sent(self.now, &frame_at(sent, self.now - self.t0));
                 if let Some((_, 0)) = self.speaking {
                     self.speaking = None;
                     self.turns.line_sent(self.now);
@@ -324,9 +328,10 @@ mod tests {
             assert!(latency >= Duration::from_millis(640) && latency <= Duration::from_millis(760), "{latency:?}");
             assert!(a.end > a.start);
         }
-        // The first line waits for the greeting's end plus the silence that ends a turn.
-        let first = line_start(&sim.notes, 0).unwrap() - t0;
-        assert!(first >= Duration::from_millis(1200) + TurnConfig::default().end_silence, "{first:?}");
+        // The first line waits for the greeting's end plus the silence that ends a turn (to
+        // the frame).
+        let first = line_start(&sim.notes, 0).expect("test setup") - t0;
+        assert!(first + FRAME >= Duration::from_millis(1200) + TurnConfig::default().end_silence, "{first:?}");
     }
 
     #[test]
@@ -347,7 +352,7 @@ mod tests {
         assert_eq!(answers.iter().map(|a| a.after).collect::<Vec<_>>(), [Some(0), Some(1)]);
         assert!(answers.iter().all(|a| a.latency.is_none()));
         // Line 0 starts after the settle time.
-        assert_eq!(line_start(&sim.notes, 0).unwrap() - t0, TurnConfig::default().settle);
+        assert_eq!(line_start(&sim.notes, 0).expect("test setup") - t0, TurnConfig::default().settle);
     }
 
     #[test]
@@ -365,7 +370,7 @@ mod tests {
     fn an_endless_answer_is_cut_at_answer_max() {
         let config = TurnConfig { answer_max: Duration::from_secs(3), ..TurnConfig::default() };
         let mut sim = Sim::new(config, 1, true);
-        sim.run(10, Duration::from_secs(20), |t, _| t < Duration::from_secs(10));
+        sim.run(10, Duration::from_secs(20), |t, _| t >= Duration::from_millis(200) && t < Duration::from_secs(10));
         let answers = sim.answers();
         assert_eq!(answers[0].after, None);
         assert_eq!(answers[0].end - answers[0].start, Duration::from_secs(3));
@@ -376,9 +381,9 @@ mod tests {
         let t0 = Instant::now();
         let mut turns = Turns::new(TurnConfig::default(), 1, true, t0);
         let mut now = t0;
-        for _ in 0..30 {
+        for i in 0..60 {
             now += FRAME;
-            turns.handle_received(now, &frame(true));
+            turns.handle_received(now, &frame_at(i >= 10, now - t0));
         }
         turns.finish(now);
         assert_eq!(turns.poll_timeout(), None, "over");
