@@ -147,7 +147,7 @@ pub fn config_text(assistant: &Assistant, handler: &str, addresses: &Addresses, 
     let text = toml::to_string(&doc).map_err(|e| format!("cannot write the demo configuration: {e}"))?;
     // Checked here, with the environment the gateway will see, so a bad assistant or [speech]
     // is reported as such rather than as a gateway that did not start.
-    Config::from_text(Path::new("the demo configuration"), &text, |name| std::env::var(name).ok())
+    Config::from_text(Path::new("(the demo's configuration built from it)"), &text, |name| std::env::var(name).ok())
         .map_err(|e| format!("{} cannot be used: {e}", assistant.source))?;
     Ok(text)
 }

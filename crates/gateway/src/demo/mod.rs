@@ -119,16 +119,20 @@ async fn converse(setup: caller::Setup, control: &Control, script: &[String], ou
     let lines = setup.lines.len();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let call = tokio::spawn(caller::call(setup, tx));
-    let mut printer = Printer { control, script, call_id: None, shown: 0, turns: Vec::new(), answers: 0, cut: None };
+    let mut printer = Printer { control, script, call_id: None, shown: 0, transcript: None, turns: Vec::new(), answers: 0, cut: None };
     while let Some(p) = rx.recv().await {
         printer.show(p).await;
     }
     let outcome = call.await.map_err(|e| format!("the caller failed: {e}"))??;
 
-    // The gateway's final record of the call, when it keeps one.
-    let transcript = match &printer.call_id {
+    // The gateway's final record of the call, when it keeps one (else the last one seen).
+    let last = match &printer.call_id {
         Some(id) => control.call(id).await.ok().and_then(|c: CallInfo| c.transcript),
         None => None,
+    };
+    let transcript = match (last, printer.transcript.take()) {
+        (Some(last), Some(seen)) if last.len() < seen.len() => Some(seen),
+        (last, seen) => last.or(seen),
     };
     let turns = merge(&printer.turns, transcript.as_deref());
     let transcript_path = out.join("transcript.txt");
@@ -170,6 +174,8 @@ struct Printer<'a> {
     call_id: Option<String>,
     /// Entries of the gateway's transcript already printed.
     shown: usize,
+    /// The gateway's transcript as last read.
+    transcript: Option<Vec<TranscriptEntry>>,
     turns: Vec<Turn>,
     answers: usize,
     cut: Option<String>,
@@ -238,6 +244,7 @@ impl Printer<'_> {
             }
         }
         self.shown = self.shown.max(entries.len());
+        self.transcript = Some(entries);
         true
     }
 }
