@@ -33,6 +33,9 @@ const BYE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Audio kept queued ahead of the packet clock.
 const AHEAD: Duration = Duration::from_millis(200);
 
+/// A 20 ms frame, as a duration.
+const FRAME_TIME: Duration = Duration::from_millis(20);
+
 /// One line of the script as speech.
 pub struct Line {
     /// 8 kHz mono.
@@ -339,18 +342,15 @@ pub async fn call(setup: Setup, progress: mpsc::UnboundedSender<Progress>) -> Re
             }
         }
         tokio::select! {
-            r = sip.recv_from(&mut sip_buf) => match r {
-                Ok((n, from)) => endpoint.handle_message(Instant::now(), Transport::Udp, from, &sip_buf[..n]),
-                Err(e) => return Err(format!("caller SIP receive: {e}")),
-            },
-            r = rtp.recv_from(&mut rtp_buf) => {
-                let (n, _) = r.map_err(|e| format!("caller RTP receive: {e}"))?;
+            // A receive error (an ICMP error for an earlier send) concerns no datagram: the
+            // SIP timers and the turn timeouts decide whether the call is dead.
+            Ok((n, from)) = sip.recv_from(&mut sip_buf) => endpoint.handle_message(Instant::now(), Transport::Udp, from, &sip_buf[..n]),
+            Ok((n, _)) = rtp.recv_from(&mut rtp_buf) => {
                 if let Phase::Talking(media) | Phase::Ending { media: Some(media), .. } = &mut phase {
                     received(media, &rtp_buf[..n], &mut recording, &mut decoded);
                 }
             }
-            r = rtcp.recv_from(&mut rtcp_buf) => {
-                let (n, _) = r.map_err(|e| format!("caller RTCP receive: {e}"))?;
+            Ok((n, _)) = rtcp.recv_from(&mut rtcp_buf) => {
                 if let Phase::Talking(media) | Phase::Ending { media: Some(media), .. } = &mut phase {
                     let _ = media.session.handle_rtcp(Instant::now(), &rtcp_buf[..n]);
                 }
@@ -381,9 +381,6 @@ pub async fn call(setup: Setup, progress: mpsc::UnboundedSender<Progress>) -> Re
         }
     }
 }
-
-/// A 20 ms frame, as a duration.
-const FRAME_TIME: Duration = Duration::from_millis(20);
 
 /// A datagram from the gateway's RTP: into the session, the recording and the turn-taking.
 fn received(media: &mut Media, datagram: &[u8], recording: &mut Recording, decoded: &mut [i16]) {
