@@ -111,8 +111,17 @@ pub fn assistant_config(assistant: &Assistant, knowledge: &[KnowledgeEntry]) -> 
         knowledge: knowledge
             .iter()
             .filter(|k| k.kind == KnowledgeType::Text && !k.resource_content.trim().is_empty())
-            .map(|k| KnowledgeConfig { name: k.name.clone(), resource_content: k.resource_content.clone() })
+            .map(|k| KnowledgeConfig {
+                id: Some(k.id.to_string()),
+                assistant_id: Some(k.assistant_id.to_string()),
+                kind: "text".into(),
+                name: k.name.clone(),
+                description: k.description.clone(),
+                resource_content: k.resource_content.clone(),
+            })
             .collect(),
+        voice: ["voice", "voiceId"].iter().find_map(|k| assistant.extra.get(*k)).and_then(|v| v.as_str()).map(str::to_owned),
+        ..AssistantConfig::default()
     }
 }
 

@@ -17,9 +17,14 @@ pub fn key(configured: Option<&Secret>, env: &str) -> Option<Secret> {
     configured.cloned().or_else(|| std::env::var(env).ok().filter(|k| !k.is_empty()).map(Secret::new))
 }
 
-/// The speech-to-text provider `[speech] stt` names.
+/// The first speech-to-text provider `[speech] stt` names.
 pub fn stt(config: &SpeechConfig) -> Result<Box<dyn SttProvider>, String> {
-    match config.stt.as_deref().unwrap_or("local") {
+    stt_named(config, &config.stt_chain()[0])
+}
+
+/// The speech-to-text provider `name`, with its `[speech.NAME]` settings.
+pub fn stt_named(config: &SpeechConfig, name: &str) -> Result<Box<dyn SttProvider>, String> {
+    match name {
         "local" | "pocketsphinx" => Ok(Box::new(SphinxStt::new(SphinxConfig::default()).map_err(|e| format!("speech.stt local: {e}"))?)),
         "deepgram" => {
             let section = config.deepgram.clone().unwrap_or_default();
@@ -43,9 +48,14 @@ pub fn stt(config: &SpeechConfig) -> Result<Box<dyn SttProvider>, String> {
     }
 }
 
-/// The text-to-speech provider `[speech] tts` names.
+/// The first text-to-speech provider `[speech] tts` names.
 pub fn tts(config: &SpeechConfig) -> Result<Box<dyn TtsProvider>, String> {
-    match config.tts.as_deref().unwrap_or("local") {
+    tts_named(config, &config.tts_chain()[0])
+}
+
+/// The text-to-speech provider `name`, with its `[speech.NAME]` settings.
+pub fn tts_named(config: &SpeechConfig, name: &str) -> Result<Box<dyn TtsProvider>, String> {
+    match name {
         "local" | "espeak" | "espeak-ng" => {
             let mut espeak = EspeakConfig::default();
             if let Some(voice) = &config.local.voice {
@@ -90,7 +100,8 @@ pub fn tts(config: &SpeechConfig) -> Result<Box<dyn TtsProvider>, String> {
 pub fn llm(config: &SpeechConfig, assistant: &AssistantConfig) -> Result<(Box<dyn LlmProvider>, String), String> {
     match assistant.llm_provider.to_ascii_lowercase().as_str() {
         "" | "local" | "knowledge" => {
-            let entries = assistant.knowledge.iter().map(|k| KnowledgeEntry::new(k.name.clone(), k.resource_content.clone())).collect();
+            let entries =
+                assistant.knowledge.iter().filter(|k| k.kind == "text").map(|k| KnowledgeEntry::new(k.name.clone(), k.resource_content.clone())).collect();
             Ok((Box::new(KnowledgeLlm::new(KnowledgeBase::new(entries), KnowledgeOptions::default())), "knowledge".into()))
         }
         "openai" | "groq" | "ollama" | "vllm" => {

@@ -25,9 +25,10 @@ pub fn run(path: &Path) -> u8 {
     }
     if config.speech.stt.is_some() || config.speech.tts.is_some() {
         println!(
-            "speech: stt {}, tts {} (adapters are not in this build)",
-            config.speech.stt.as_deref().unwrap_or("local"),
-            config.speech.tts.as_deref().unwrap_or("local")
+            "speech: stt {}, tts {}{}",
+            config.speech.stt_chain().join(", then "),
+            config.speech.tts_chain().join(", then "),
+            config.speech.llm_fallback.as_ref().map(|l| format!(", LLM fallback {l}")).unwrap_or_default()
         );
     }
     let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {

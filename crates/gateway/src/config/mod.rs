@@ -347,7 +347,9 @@ fn default_handler() -> String {
     "assistant".into()
 }
 
-/// `[[assistants]]`: the Happ API's assistant fields.
+/// `[[assistants]]`: the Happ API's assistant fields (every field of the platform's assistant
+/// objects is accepted, so an export of the platform can be pasted in), and the gateway's own
+/// turn-taking settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AssistantConfig {
@@ -371,19 +373,86 @@ pub struct AssistantConfig {
     /// Language (`en`).
     #[serde(default)]
     pub language: String,
+    /// The platform's company, kept as given (the platform's objects carry it).
+    pub company_id: Option<String>,
+    /// The platform's timestamps, kept as given.
+    pub created_at: Option<String>,
+    /// The platform's timestamps, kept as given.
+    pub updated_at: Option<String>,
+    /// The voice chosen on the platform (a provider's voice name or id): the text-to-speech
+    /// voice of the assistant's calls.
+    pub voice: Option<String>,
     /// Knowledge entries (the platform's knowledge base, for assistants kept in this file).
     #[serde(default)]
     pub knowledge: Vec<KnowledgeConfig>,
+    /// How the assistant takes turns on calls (`[assistants.turns]`); every key has a default.
+    #[serde(default)]
+    pub turns: TurnsConfig,
 }
 
-/// `[[assistants.knowledge]]`: one entry of an assistant's knowledge base.
+/// `[[assistants.knowledge]]`: one entry of an assistant's knowledge base, with the platform's
+/// fields. Only `text` entries carry text the gateway reads (`url` and `file` entries are the
+/// platform's to crawl and parse).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct KnowledgeConfig {
+    /// The platform's id of the entry.
+    pub id: Option<String>,
+    /// The assistant it belongs to (it belongs to the enclosing one here).
+    pub assistant_id: Option<String>,
+    /// `text` (default), `url` or `file`.
+    #[serde(rename = "type", default = "default_knowledge_type")]
+    pub kind: String,
     /// Title.
     pub name: String,
+    /// What the entry is about.
+    pub description: Option<String>,
     /// The text.
+    #[serde(default)]
     pub resource_content: String,
+}
+
+fn default_knowledge_type() -> String {
+    "text".into()
+}
+
+/// `[assistants.turns]`: turn-taking on calls. The defaults are those of `happ_call`'s
+/// `ConversationConfig`, each explained in `config/gateway.example.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TurnsConfig {
+    /// `true`: the assistant waits for the caller to speak first (default false: the first
+    /// message is spoken on answer).
+    pub wait_for_caller: Option<bool>,
+    /// Silence after the caller's last word before the turn ends, once the words are in
+    /// (default 500).
+    pub min_endpointing_ms: Option<u64>,
+    /// Silence after which the turn ends even without final words (default 3000).
+    pub max_endpointing_ms: Option<u64>,
+    /// Caller voice over the assistant before playback pauses for a barge-in (default 400).
+    pub min_interruption_ms: Option<u64>,
+    /// Words (not backchannels) that confirm a barge-in (default 1; 0 confirms on voice).
+    pub min_interruption_words: Option<usize>,
+    /// Wait for words after a barge-in before resuming playback (default 2000).
+    pub false_interruption_ms: Option<u64>,
+    /// Resume after a false interruption (default true).
+    pub resume_false_interruptions: Option<bool>,
+    /// Caller silence before "Are you still there?" (default 10; 0: never).
+    pub silence_reprompt_secs: Option<u64>,
+    /// What is asked then.
+    pub reprompt_text: Option<String>,
+    /// Silence after the reprompt before the goodbye and hangup (default 10).
+    pub silence_hangup_secs: Option<u64>,
+    /// Longest conversation, seconds, ended with a spoken goodbye (default: the daemon's
+    /// `calls.max_duration_secs`, less 15 s for the goodbye).
+    pub max_duration_secs: Option<u64>,
+    /// Pause between keypad digits that ends them (default 2000; `#` ends them at once).
+    pub dtmf_timeout_ms: Option<u64>,
+    /// No audio this long after the caller's turn: the provider is stalled, try the next
+    /// (default 2000).
+    pub stall_timeout_ms: Option<u64>,
+    /// The apology when no provider answers.
+    pub apology: Option<String>,
 }
 
 /// `[speech]`: which adapters speak, listen and think, and their settings. Absent, the local
@@ -391,10 +460,14 @@ pub struct KnowledgeConfig {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SpeechConfig {
-    /// Speech-to-text: `local` (default), `deepgram` or `openai`.
-    pub stt: Option<String>,
-    /// Text-to-speech: `local` (default), `openai` or `elevenlabs`.
-    pub tts: Option<String>,
+    /// Speech-to-text: `local` (default), `deepgram` or `openai`; or a list of them, tried in
+    /// order when one fails mid-call (`["deepgram", "local"]`).
+    pub stt: Option<Providers>,
+    /// Text-to-speech: `local` (default), `openai` or `elevenlabs`; or a list, tried in order.
+    pub tts: Option<Providers>,
+    /// The LLM tried when an assistant's own (`llmProvider`) fails: `local` answers from the
+    /// assistant's knowledge, `openai` through `[speech.openai]`. Default: none (an apology).
+    pub llm_fallback: Option<String>,
     /// `[speech.openai]`: OpenAI or any compatible server (chat, transcription, speech).
     pub openai: Option<OpenAiSpeechConfig>,
     /// `[speech.deepgram]`: Deepgram live transcription.
@@ -404,6 +477,38 @@ pub struct SpeechConfig {
     /// `[speech.local]`: the offline engines.
     #[serde(default)]
     pub local: LocalSpeechConfig,
+}
+
+/// Provider names: one, or several tried in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Providers(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for Providers {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        match OneOrMany::deserialize(d)? {
+            OneOrMany::One(name) => Ok(Providers(vec![name])),
+            OneOrMany::Many(names) if names.is_empty() => Err(serde::de::Error::custom("an empty list names no provider")),
+            OneOrMany::Many(names) => Ok(Providers(names)),
+        }
+    }
+}
+
+impl SpeechConfig {
+    /// The recognisers in the order they are tried.
+    pub fn stt_chain(&self) -> Vec<String> {
+        self.stt.as_ref().map_or_else(|| vec!["local".into()], |p| p.0.clone())
+    }
+
+    /// The synthesisers in the order they are tried.
+    pub fn tts_chain(&self) -> Vec<String> {
+        self.tts.as_ref().map_or_else(|| vec!["local".into()], |p| p.0.clone())
+    }
 }
 
 /// `[speech.openai]`
@@ -583,6 +688,19 @@ impl Config {
         let assistants: HashSet<&str> = self.assistants.iter().map(|a| a.id.as_str()).collect();
         if assistants.len() != self.assistants.len() {
             return Err(("assistants".into(), "two assistants have the same id".into()));
+        }
+        for (i, a) in self.assistants.iter().enumerate() {
+            for (j, k) in a.knowledge.iter().enumerate() {
+                if !matches!(k.kind.as_str(), "text" | "url" | "file") {
+                    return Err((format!("assistants[{i}].knowledge[{j}].type"), format!("{:?}: expected text, url or file", k.kind)));
+                }
+            }
+            let t = &a.turns;
+            if let (Some(min), Some(max)) = (t.min_endpointing_ms, t.max_endpointing_ms)
+                && max < min
+            {
+                return Err((format!("assistants[{i}].turns.maxEndpointingMs"), format!("{max} is below minEndpointingMs ({min})")));
+            }
         }
         if let Some(happ) = &self.happ {
             if !(happ.base_url.starts_with("https://") || happ.base_url.starts_with("http://")) {
