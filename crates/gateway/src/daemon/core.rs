@@ -20,7 +20,7 @@ use tracing::{info, warn};
 use super::media::{self, Handler as MediaHandler, MediaCommand, MediaNote, MediaSetup};
 use super::mirror::Mirror;
 use super::phones::{Phone, Phones};
-use super::views::{CallView, DialRequest, PhoneView};
+use crate::api::{ApiError, CallView, DialRequest, PhoneView};
 use crate::config::{Config, Handler, PhoneConfig, TelephonyUrl};
 use crate::dns::Target;
 use crate::metrics::{CallLabels, Metrics, RejectLabels, StateLabels};
@@ -43,21 +43,6 @@ pub struct PhoneChanges {
     pub changed: usize,
     /// Phones no longer served.
     pub removed: usize,
-}
-
-/// An error for the control API: an HTTP status and a message.
-#[derive(Debug, Clone)]
-pub struct ApiError {
-    /// HTTP status.
-    pub status: u16,
-    /// What went wrong.
-    pub message: String,
-}
-
-impl ApiError {
-    fn new(status: u16, message: impl Into<String>) -> ApiError {
-        ApiError { status, message: message.into() }
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

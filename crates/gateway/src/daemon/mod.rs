@@ -14,7 +14,6 @@ pub mod media;
 pub mod mirror;
 pub mod phones;
 mod tcp;
-pub mod views;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -24,31 +23,17 @@ use std::time::{Duration, Instant};
 use happ_sip::endpoint::{Endpoint, EndpointConfig};
 use happ_sip::message::Transport;
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+use crate::api::{ControlCommand, Shared};
 use crate::config::{Config, TelephonyUrl};
 use crate::dns::{Dns, Target};
 use crate::metrics::Metrics;
 use crate::platform::Catalog;
-use core::{ApiError, Core};
+use core::Core;
 use media::MediaNote;
 use tcp::{Connections, TcpIn};
-use views::{CallView, DialRequest, PhoneView};
-
-/// Requests of the control API to the SIP task.
-pub enum ControlCommand {
-    /// Place a call.
-    Dial(DialRequest, oneshot::Sender<Result<CallView, ApiError>>),
-    /// Hang up a call.
-    Hangup(String, oneshot::Sender<Result<(), ApiError>>),
-    /// List calls.
-    Calls(oneshot::Sender<Vec<CallView>>),
-    /// One call.
-    Call(String, oneshot::Sender<Option<CallView>>),
-    /// List phones.
-    Phones(oneshot::Sender<Vec<PhoneView>>),
-}
 
 /// How long unregistration may take at shutdown.
 const UNREGISTER_WAIT: Duration = Duration::from_secs(5);
@@ -95,17 +80,6 @@ fn advertised_ip(config: &Config, resolved: &[Result<Vec<Target>, String>]) -> I
             probe.local_addr().ok().map(|a| a.ip())
         })
         .unwrap_or(IpAddr::from([127, 0, 0, 1]))
-}
-
-/// What the running daemon shares with the control API.
-#[derive(Clone)]
-pub struct Shared {
-    /// Requests to the SIP task.
-    pub commands: mpsc::Sender<ControlCommand>,
-    /// Metrics.
-    pub metrics: Arc<Metrics>,
-    /// Whether new calls are taken.
-    pub ready: Arc<AtomicBool>,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads the phones and assistants of the

@@ -1,6 +1,57 @@
-//! What the control API shows of phones and calls (JSON).
+//! What the control API and the SIP task say to each other: the requests, their answers (the
+//! JSON of phones and calls), and what the running daemon shares with the HTTP side.
+//!
+//! Both `control` (the HTTP server) and `daemon` (the SIP task) depend on this module and not on
+//! each other.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::metrics::Metrics;
+
+/// Requests of the control API to the SIP task.
+pub enum ControlCommand {
+    /// Place a call.
+    Dial(DialRequest, oneshot::Sender<Result<CallView, ApiError>>),
+    /// Hang up a call.
+    Hangup(String, oneshot::Sender<Result<(), ApiError>>),
+    /// List calls.
+    Calls(oneshot::Sender<Vec<CallView>>),
+    /// One call.
+    Call(String, oneshot::Sender<Option<CallView>>),
+    /// List phones.
+    Phones(oneshot::Sender<Vec<PhoneView>>),
+}
+
+/// What the running daemon shares with the control API.
+#[derive(Clone)]
+pub struct Shared {
+    /// Requests to the SIP task.
+    pub commands: mpsc::Sender<ControlCommand>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Whether new calls are taken.
+    pub ready: Arc<AtomicBool>,
+}
+
+/// An error for the control API: an HTTP status and a message.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: u16,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with this status.
+    pub fn new(status: u16, message: impl Into<String>) -> ApiError {
+        ApiError { status, message: message.into() }
+    }
+}
 
 /// A phone and its registration.
 #[derive(Clone, Debug, Serialize)]
