@@ -9,7 +9,8 @@
 //!
 //! The parts live by concern: [`admission`](super::admission) decides on new calls,
 //! [`phones`](super::phones) serves the phones, [`media_setup`](super::media_setup) prepares
-//! media tasks, [`views`](super::views) shows calls and phones to the control API.
+//! media tasks and follows the SDP exchanges of a call, [`views`](super::views) shows calls and
+//! phones to the control API.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime};
 use happ_media::session::MediaStats;
 use happ_sip::endpoint::{Endpoint, Event, IncomingCall, LegId, OutboundCall, RegistrationState};
 use happ_sip::message::{HeaderName, Uri};
-use happ_sip::sdp::{self, LocalMedia, SessionDescription};
+use happ_sip::sdp::{self, LocalMedia};
 use tracing::{info, warn};
 
 use super::admission::{self, Gate, Invite, Refusal, Verdict};
@@ -345,71 +346,8 @@ impl Core {
         }
     }
 
-    /// Takes the peer's SDP (an answer to our offer, or early media) and starts or updates media.
-    fn remote_sdp(&mut self, now: Instant, wall: SystemTime, leg: LegId, body: &[u8], final_answer: bool) {
-        let Some(call) = self.calls.get(&leg) else { return };
-        let Some(offer) = call.offer.clone() else { return };
-        let result =
-            SessionDescription::parse_bytes(body).map_err(|e| e.to_string()).and_then(|a| sdp::negotiate_answer(&offer, &a).map_err(|e| e.to_string()));
-        match result {
-            Ok(n) => {
-                if self.calls.get(&leg).is_some_and(|c| c.media.is_some()) {
-                    self.update_media(leg, &n);
-                } else {
-                    self.start_media(now, wall, leg, n);
-                }
-            }
-            Err(e) if final_answer => {
-                warn!(%leg, error = %e, "unusable SDP answer: hanging up");
-                let _ = self.endpoint.hangup(now, leg);
-                self.end_call(wall, leg, "failed", Some(488), format!("unusable SDP answer: {e}"));
-            }
-            Err(e) => warn!(%leg, error = %e, "unusable early-media SDP: ignored"),
-        }
-    }
-
-    fn reinvite(&mut self, now: Instant, wall: SystemTime, leg: LegId, sdp: Option<Vec<u8>>) {
-        let Some(call) = self.calls.get_mut(&leg) else {
-            let _ = self.endpoint.reject(now, leg, 481, None, &[]);
-            return;
-        };
-        let Some(body) = sdp else {
-            // An offer-less re-INVITE: offer what we have (RFC 3264 §8).
-            call.local.session_version += 1;
-            let offer = sdp::offer(&call.local);
-            call.offer = Some(offer.clone());
-            let _ = self.endpoint.answer(now, leg, offer.to_string().as_bytes());
-            return;
-        };
-        // Keep the codec in use first, when the new offer still has it.
-        if let Some(n) = &call.negotiated {
-            call.local.codec = n.codec;
-        }
-        call.local.session_version += 1;
-        let result = SessionDescription::parse_bytes(&body)
-            .map_err(|e| (400, e.to_string()))
-            .and_then(|o| sdp::answer(&o, &call.local).map_err(|e| (e.sip_status(), e.to_string())));
-        match result {
-            Ok(a) => {
-                let holds = a.negotiated.peer_holds;
-                info!(%leg, hold = holds, direction = ?a.negotiated.direction, codec = a.negotiated.codec.name(), "re-INVITE");
-                let _ = self.endpoint.answer(now, leg, a.sdp.to_string().as_bytes());
-                if call.media.is_some() {
-                    self.update_media(leg, &a.negotiated);
-                } else {
-                    self.start_media(now, wall, leg, a.negotiated);
-                }
-            }
-            Err((status, e)) => {
-                call.local.session_version -= 1;
-                warn!(%leg, status, error = %e, "re-INVITE refused; the call goes on");
-                let _ = self.endpoint.reject(now, leg, status, None, &[]);
-            }
-        }
-    }
-
     /// Forgets a call: stops its media, frees its ports, records how it ended (at `wall`).
-    fn end_call(&mut self, wall: SystemTime, leg: LegId, outcome: &str, status: Option<u16>, reason: String) {
+    pub(super) fn end_call(&mut self, wall: SystemTime, leg: LegId, outcome: &str, status: Option<u16>, reason: String) {
         let Some(mut call) = self.calls.remove(&leg) else { return };
         self.by_id.remove(&call.id);
         if let Some(tx) = call.media.take() {

@@ -1,5 +1,6 @@
 //! Media set-up for a call: its port pair, the [`SessionConfig`] of what the SDP negotiated, the
-//! handler its phone asks for, and the media task the driver spawns.
+//! handler its phone asks for, the media task the driver spawns, and the SDP exchanges that
+//! start or change it once the call is up (the peer's answer to our offer, re-INVITEs).
 //!
 //! The core does not spawn: [`Core::start_media`] queues a [`MediaStart`] that the driver takes
 //! from [`Core::poll_media_start`] after each input and hands to [`media::spawn`](super::media::spawn).
@@ -11,7 +12,7 @@ use happ_media::Law;
 use happ_media::session::{Direction as MediaDirection, MediaSession, SessionConfig};
 use happ_media::units::{NtpTime, Ssrc};
 use happ_sip::endpoint::LegId;
-use happ_sip::sdp::{Codec, Direction as SdpDirection, Negotiated};
+use happ_sip::sdp::{self, Codec, Direction as SdpDirection, Negotiated, SessionDescription};
 use tracing::{info, warn};
 
 use super::channels::{self, MediaCommand};
@@ -144,6 +145,70 @@ impl Core {
             let _ = tx.send(update_of(n));
         }
         call.negotiated = Some(n.clone());
+    }
+
+    /// Takes the peer's SDP (an answer to our offer, or early media) and starts or updates media.
+    pub(super) fn remote_sdp(&mut self, now: Instant, wall: SystemTime, leg: LegId, body: &[u8], final_answer: bool) {
+        let Some(call) = self.calls.get(&leg) else { return };
+        let Some(offer) = call.offer.clone() else { return };
+        let result =
+            SessionDescription::parse_bytes(body).map_err(|e| e.to_string()).and_then(|a| sdp::negotiate_answer(&offer, &a).map_err(|e| e.to_string()));
+        match result {
+            Ok(n) => {
+                if self.calls.get(&leg).is_some_and(|c| c.media.is_some()) {
+                    self.update_media(leg, &n);
+                } else {
+                    self.start_media(now, wall, leg, n);
+                }
+            }
+            Err(e) if final_answer => {
+                warn!(%leg, error = %e, "unusable SDP answer: hanging up");
+                let _ = self.endpoint.hangup(now, leg);
+                self.end_call(wall, leg, "failed", Some(488), format!("unusable SDP answer: {e}"));
+            }
+            Err(e) => warn!(%leg, error = %e, "unusable early-media SDP: ignored"),
+        }
+    }
+
+    /// Answers a re-INVITE (hold, resume, codec change, refresh) and brings the media along.
+    pub(super) fn reinvite(&mut self, now: Instant, wall: SystemTime, leg: LegId, sdp: Option<Vec<u8>>) {
+        let Some(call) = self.calls.get_mut(&leg) else {
+            let _ = self.endpoint.reject(now, leg, 481, None, &[]);
+            return;
+        };
+        let Some(body) = sdp else {
+            // An offer-less re-INVITE: offer what we have (RFC 3264 §8).
+            call.local.session_version += 1;
+            let offer = sdp::offer(&call.local);
+            call.offer = Some(offer.clone());
+            let _ = self.endpoint.answer(now, leg, offer.to_string().as_bytes());
+            return;
+        };
+        // Keep the codec in use first, when the new offer still has it.
+        if let Some(n) = &call.negotiated {
+            call.local.codec = n.codec;
+        }
+        call.local.session_version += 1;
+        let result = SessionDescription::parse_bytes(&body)
+            .map_err(|e| (400, e.to_string()))
+            .and_then(|o| sdp::answer(&o, &call.local).map_err(|e| (e.sip_status(), e.to_string())));
+        match result {
+            Ok(a) => {
+                let holds = a.negotiated.peer_holds;
+                info!(%leg, hold = holds, direction = ?a.negotiated.direction, codec = a.negotiated.codec.name(), "re-INVITE");
+                let _ = self.endpoint.answer(now, leg, a.sdp.to_string().as_bytes());
+                if call.media.is_some() {
+                    self.update_media(leg, &a.negotiated);
+                } else {
+                    self.start_media(now, wall, leg, a.negotiated);
+                }
+            }
+            Err((status, e)) => {
+                call.local.session_version -= 1;
+                warn!(%leg, status, error = %e, "re-INVITE refused; the call goes on");
+                let _ = self.endpoint.reject(now, leg, status, None, &[]);
+            }
+        }
     }
 
     /// A media task to spawn. The driver takes them all after every input it hands the core.

@@ -5,9 +5,10 @@
 //! sockets, media tasks, TCP connections and the control API talk to it through bounded
 //! channels, and it drains the endpoint's output after every input.
 //!
-//! Shutdown (SIGTERM or SIGINT, or the `stop` of [`run_until`]): new calls get 503 and `/readyz` says no; calls in progress may
-//! finish for `calls.drain_secs`, then are hung up; every phone is unregistered (Expires: 0) and
-//! the daemon waits up to five seconds for the registrars' answers before exiting.
+//! Shutdown (SIGTERM or SIGINT, or the `stop` future of [`run_until`]): new calls get 503 and
+//! `/readyz` says no; calls in progress may finish for `calls.drain_secs`, then are hung up;
+//! every phone is unregistered (Expires: 0) and the daemon waits up to five seconds for the
+//! registrars' answers before exiting.
 
 mod admission;
 mod call;
@@ -120,9 +121,11 @@ async fn terminated() {
 
 /// Runs the daemon until `stop` resolves, then shuts down as at SIGTERM: no new calls, the calls
 /// in progress drained, the phones unregistered. SIGHUP reloads the phones and assistants of
-/// the configuration file at `path`. With `[control]`, the control API's listener is bound once
-/// the SIP side is up and handed to `serve_control` (the HTTP server: `control::serve`) with what it
-/// shares with the daemon and its token; the returned future is spawned.
+/// the configuration file at `path`.
+///
+/// With `[control]`, the control API's listener is bound once the SIP side is up and handed to
+/// `serve_control` (the HTTP server, `control::serve`: the daemon does not depend on it) with
+/// what the daemon shares and the API's token; the future it returns is spawned.
 pub async fn run_until<C, F>(config: Config, path: &std::path::Path, serve_control: C, stop: impl Future<Output = ()>) -> Result<(), String>
 where
     C: FnOnce(TcpListener, Shared, String) -> F,
