@@ -376,3 +376,41 @@ async fn pump(core: &mut Core, udp: &UdpSocket, conns: &mut Connections, tcp_tx:
         media::spawn(start, notes.clone());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use tokio::sync::oneshot;
+
+    use super::*;
+
+    /// A trunk (nothing to unregister), SIP on a free loopback port, no control API.
+    const CONFIG: &str = r#"
+[sip]
+listen = "127.0.0.1:0"
+
+[rtp]
+bind = "127.0.0.1"
+
+[[phones]]
+phoneNumber = "+15550001"
+sipLogin = "1001"
+telephonyUrl = "127.0.0.1:5080"
+register = false
+handler = "echo"
+"#;
+
+    #[tokio::test]
+    async fn the_daemon_stops_when_told() {
+        let path = Path::new("test.toml");
+        let config = Config::from_text(path, CONFIG, |_| None).expect("a valid configuration");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let daemon = run_until(config, path, |_, _, _| async {}, async {
+            let _ = stopped.await;
+        });
+        let _ = stop.send(());
+        let result = tokio::time::timeout(Duration::from_secs(10), daemon).await;
+        assert_eq!(result.ok(), Some(Ok(())), "drained at once (no calls) and exited");
+    }
+}
