@@ -18,6 +18,9 @@ pub enum Command {
     Run(ConfigArg),
     /// Validate a configuration and show the phones, their registrars and assistants.
     Check(ConfigArg),
+    /// A real SIP call on loopback: an internal caller talks to a gateway started for it; the
+    /// conversation is printed, and a transcript and a stereo recording are written.
+    Demo(DemoArgs),
     /// Ask a running gateway to place a call, and report how it went.
     Dial(DialArgs),
     /// G.711 conversion like sox: 16-bit little-endian PCM <-> G.711 bytes, stdin to stdout.
@@ -81,6 +84,21 @@ pub struct ConfigArg {
     /// The configuration file (TOML; see config/gateway.example.toml).
     #[arg(long, short)]
     pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// A configuration whose first [[assistants]] entry (with its knowledge) and [speech]
+    /// answer the call, instead of the built-in sample bakery.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// What the caller says: one line per turn (blank lines and # comments skipped), instead of
+    /// the built-in questions.
+    #[arg(long)]
+    pub caller: Option<PathBuf>,
+    /// Where transcript.txt, call.wav and gateway.log are written.
+    #[arg(long, default_value = "demo-out")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

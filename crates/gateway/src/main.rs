@@ -7,6 +7,7 @@ mod commands;
 mod config;
 mod control;
 mod daemon;
+mod demo;
 mod dns;
 mod metrics;
 mod pii;
@@ -23,6 +24,7 @@ fn main() -> ExitCode {
     let status = match cli.command {
         cli::Command::Run(args) => commands::run::run(&args.config),
         cli::Command::Check(args) => commands::check::run(&args.config),
+        cli::Command::Demo(args) => report(commands::demo::run(&args)),
         cli::Command::Dial(args) => commands::dial::run(&args),
         cli::Command::Codec(args) => report(commands::codec::run(&args)),
         cli::Command::Bench(args) => report(commands::bench::run(&args)),
