@@ -102,8 +102,14 @@ pub struct Bridge {
     stt_count: usize,
     speech: VecDeque<Pending>,
     actions: VecDeque<Action>,
+    /// Media events for the driver (inactivity, source changes, digits), oldest dropped past
+    /// [`MEDIA_EVENTS`].
+    media_events: VecDeque<MediaEvent>,
     stats: BridgeStats,
 }
+
+/// Media events kept for the driver.
+const MEDIA_EVENTS: usize = 32;
 
 impl std::fmt::Debug for Bridge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -133,6 +139,7 @@ impl Bridge {
             stt_count: 0,
             speech: VecDeque::new(),
             actions: VecDeque::new(),
+            media_events: VecDeque::with_capacity(MEDIA_EVENTS),
             stats: BridgeStats::default(),
             media,
         })
@@ -205,6 +212,12 @@ impl Bridge {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// The next media event (inactivity, a source change, a digit also given to the
+    /// conversation), for the driver to act on or log.
+    pub fn poll_media_event(&mut self) -> Option<MediaEvent> {
+        self.media_events.pop_front()
     }
 
     /// The next action for the driver.
@@ -342,6 +355,10 @@ impl Bridge {
             {
                 self.conversation.handle_dtmf(now, c);
             }
+            if self.media_events.len() == MEDIA_EVENTS {
+                self.media_events.pop_front();
+            }
+            self.media_events.push_back(event);
         }
         // Actions may queue speech, and queued speech may end a reply: settle both. Actions
         // first: a retry of a failed sentence must re-open it before the queue moves on.

@@ -322,3 +322,20 @@ fn hanging_up_mid_answer_keeps_what_was_heard() {
     let t = s.transcript();
     assert!(t[2].starts_with("assistant: Our cakes") && t[2].ends_with("[interrupted]"), "{t:?}");
 }
+
+#[test]
+fn words_without_any_voice_neither_interrupt_nor_make_a_turn() {
+    let mut s = sim();
+    s.answer();
+    s.run_for(300 * MS);
+    // The recogniser "hears" a word in line noise while the greeting plays, and after it.
+    let now = s.now;
+    s.bridge.handle_transcript(now, "a", true, true);
+    s.run_for(4 * S);
+    let now = s.now;
+    s.bridge.handle_transcript(now, "put", true, true);
+    s.run_for(2 * S);
+    assert_eq!(s.transcript(), ["assistant: Hello, this is the bakery."]);
+    assert_eq!(s.bridge.conversation().stats().unvoiced_transcripts, 1);
+    assert!(s.when(|a| matches!(a, Action::StartLlm { .. })).is_empty());
+}

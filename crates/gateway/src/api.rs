@@ -120,6 +120,42 @@ pub struct CallView {
     pub packets_lost: Option<i64>,
     /// Interarrival jitter in ms.
     pub jitter_ms: Option<f64>,
+    /// The assistant that answers the call, if one does.
+    pub assistant: Option<String>,
+    /// What was said, in order: the caller's recognised words and what the caller heard of the
+    /// assistant.
+    pub transcript: Vec<TranscriptLine>,
+}
+
+/// One turn of a call's transcript.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TranscriptLine {
+    /// `caller`, `assistant` or `operator`.
+    pub role: &'static str,
+    /// The words (for the assistant: exactly what was heard).
+    pub text: String,
+    /// Seconds since the call was answered.
+    pub at: f64,
+    /// Cut short by the caller or the call's end.
+    pub interrupted: bool,
+    /// For an answer: from the end of the caller's speech to its first packet on the wire, ms.
+    pub latency_ms: Option<f64>,
+}
+
+impl TranscriptLine {
+    /// The line of a transcript entry; none for what the caller never hears (tool results, a
+    /// message that only called tools).
+    pub fn of(entry: &happ_call::Entry) -> Option<TranscriptLine> {
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+        let (role, text, at, interrupted, latency_ms) = match entry {
+            happ_call::Entry::Caller { text, at } => ("caller", text, at, false, None),
+            happ_call::Entry::Assistant { text, at, interrupted, latency, .. } => ("assistant", text, at, *interrupted, latency.map(ms)),
+            happ_call::Entry::Operator { text, at, interrupted } => ("operator", text, at, *interrupted, None),
+            happ_call::Entry::ToolResult { .. } => return None,
+        };
+        (!text.trim().is_empty()).then(|| TranscriptLine { role, text: text.clone(), at: at.as_secs_f64(), interrupted, latency_ms })
+    }
 }
 
 /// `POST /calls`.

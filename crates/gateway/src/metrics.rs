@@ -6,6 +6,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 /// Labels of a call outcome.
@@ -29,6 +30,22 @@ pub struct RejectLabels {
 pub struct OutcomeLabels {
     /// The outcome.
     pub outcome: String,
+}
+
+/// Labels of a stage of an answer's latency.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabels {
+    /// `stt_final`, `end_of_turn`, `llm_first_token`, `tts_first_audio`, `first_packet`.
+    pub stage: String,
+}
+
+/// Labels of a provider failure.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderLabels {
+    /// `stt`, `llm` or `tts`.
+    pub kind: String,
+    /// The provider's name.
+    pub provider: String,
 }
 
 /// Labels of a registration state.
@@ -75,6 +92,10 @@ pub struct Metrics {
     pub rtp_ports_capacity: Gauge,
     /// Reads of the Happ platform's phones and assistants, by outcome.
     pub platform_syncs: Family<OutcomeLabels, Counter>,
+    /// Answers' latencies from the end of the caller's speech, by stage.
+    pub turn_latency: Family<StageLabels, Histogram, fn() -> Histogram>,
+    /// Provider failures during calls, by kind and provider.
+    pub provider_failures: Family<ProviderLabels, Counter>,
     last: std::sync::Mutex<happ_sip::endpoint::EndpointStats>,
 }
 
@@ -82,6 +103,11 @@ impl Default for Metrics {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Buckets of the latency histograms: 50 ms to 10 s.
+fn latency_buckets() -> Histogram {
+    Histogram::new([0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0])
 }
 
 impl Metrics {
@@ -106,6 +132,8 @@ impl Metrics {
             rtp_ports_in_use: Gauge::default(),
             rtp_ports_capacity: Gauge::default(),
             platform_syncs: Family::default(),
+            turn_latency: Family::new_with_constructor(latency_buckets),
+            provider_failures: Family::default(),
             last: std::sync::Mutex::new(Default::default()),
             registry: Registry::default(),
         };
@@ -126,7 +154,34 @@ impl Metrics {
         registry.register("rtp_port_pairs_in_use", "RTP/RTCP port pairs in use", m.rtp_ports_in_use.clone());
         registry.register("rtp_port_pairs", "RTP/RTCP port pairs in rtp.port_range", m.rtp_ports_capacity.clone());
         registry.register("platform_syncs", "Reads of the Happ platform's phones and assistants, by outcome", m.platform_syncs.clone());
+        registry.register(
+            "turn_latency_seconds",
+            "Answers' latency from the end of the caller's speech to each stage (first_packet: the first packet of the answer on the wire)",
+            m.turn_latency.clone(),
+        );
+        registry.register("provider_failures", "Speech and LLM provider failures during calls, by kind and provider", m.provider_failures.clone());
         Metrics { registry, ..m }
+    }
+
+    /// An answer's latencies.
+    pub fn turn(&self, l: &happ_call::TurnLatency) {
+        let stages = [
+            ("stt_final", l.stt_final),
+            ("end_of_turn", Some(l.end_of_turn)),
+            ("llm_first_token", l.llm_first_token),
+            ("tts_first_audio", l.tts_first_audio),
+            ("first_packet", Some(l.first_packet)),
+        ];
+        for (stage, d) in stages {
+            if let Some(d) = d {
+                self.turn_latency.get_or_create(&StageLabels { stage: stage.into() }).observe(d.as_secs_f64());
+            }
+        }
+    }
+
+    /// A provider failed during a call.
+    pub fn provider_failed(&self, kind: &str, provider: &str) {
+        self.provider_failures.get_or_create(&ProviderLabels { kind: kind.into(), provider: provider.into() }).inc();
     }
 
     /// Adds what the endpoint counted since the last call.

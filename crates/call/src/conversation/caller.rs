@@ -23,6 +23,9 @@ pub(crate) struct Caller {
     pub(crate) last_voice: Option<Instant>,
     /// The end-of-speech mark was given for the current silence.
     pub(crate) end_of_speech_sent: bool,
+    /// Voice was heard since the last turn: words without any voice are a recogniser's
+    /// hallucination on line noise, not the caller.
+    pub(crate) voiced_in_turn: bool,
     /// Final words of the turn so far.
     pub(crate) finals: String,
     /// The latest hypothesis after them.
@@ -46,6 +49,7 @@ impl Caller {
             self.gap = Duration::ZERO;
             self.last_voice = Some(now);
             self.end_of_speech_sent = false;
+            self.voiced_in_turn = true;
             if !self.speaking && self.voiced_run >= min_speech {
                 self.speaking = true;
                 return true;
@@ -111,7 +115,13 @@ impl Caller {
         self.partial.clear();
         self.end_of_turn_hint = false;
         self.speaking = false;
+        self.voiced_in_turn = false;
         text
+    }
+
+    /// Voice was heard within `window` before `now`.
+    pub(crate) fn voiced_within(&self, now: Instant, window: Duration) -> bool {
+        self.last_voice.is_some_and(|v| now.saturating_duration_since(v) <= window)
     }
 
     /// Forgets the words heard so far (a backchannel, our own echo, a false interruption).

@@ -57,6 +57,9 @@ impl Default for Providers {
     }
 }
 
+/// How recent caller voice must be for words to interrupt the assistant.
+const RECENT_VOICE: Duration = Duration::from_secs(2);
+
 /// The name of the built-in tool that ends the call.
 pub const HANGUP_TOOL: &str = "hangup";
 /// The name of Happ's built-in hand-off tool.
@@ -93,6 +96,8 @@ pub struct ConversationStats {
     pub apologies: u32,
     /// Reprompts after the caller's silence.
     pub reprompts: u32,
+    /// Transcripts dropped because no voice was heard with them.
+    pub unvoiced_transcripts: u32,
 }
 
 /// The conversation of one call; see the [module docs](self).
@@ -244,7 +249,9 @@ impl Conversation {
         if let Phase::Replying(reply) = &self.phase
             && reply.interruptible
         {
-            let qualifies = self.qualifies(words, reply);
+            // Words with no voice heard from the caller lately are the recogniser's, not the
+            // caller's (a hallucination on line noise, or on our own audio).
+            let qualifies = if self.caller.voiced_within(now, RECENT_VOICE) { self.qualifies(words, reply) } else { (false, false) };
             if !qualifies.0 {
                 // A backchannel or our own echo while the assistant speaks: neither interrupts
                 // nor becomes a turn.
@@ -611,9 +618,14 @@ impl Conversation {
         }
         let speech_end = self.caller.last_voice;
         let stt_final = self.caller.last_final.filter(|f| speech_end.is_none_or(|v| *f >= v));
+        let voiced = self.caller.voiced_in_turn;
+        let digits = !self.caller.digits.is_empty();
         let text = self.caller.take_turn();
-        if text.trim().is_empty() {
-            // Voice without words: a noise. Nothing to answer.
+        if text.trim().is_empty() || !(voiced || digits) {
+            // Voice without words is a noise; words without voice, the recogniser's own.
+            if !text.trim().is_empty() {
+                self.stats.unvoiced_transcripts += 1;
+            }
             return;
         }
         let at = self.at(now);

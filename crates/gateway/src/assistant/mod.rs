@@ -104,6 +104,9 @@ pub struct Assistant {
     pub turns: ConversationConfig,
     /// Words the recogniser should favour: names and terms from the knowledge.
     pub keywords: Vec<String>,
+    /// The knowledge's sentences: the local recogniser builds its language model from them too,
+    /// so the words a caller uses to ask about them are in it.
+    pub phrases: Vec<String>,
 }
 
 impl std::fmt::Debug for Assistant {
@@ -132,7 +135,15 @@ impl Assistant {
             description: "Press keys on the phone keypad (to navigate an automated menu).".into(),
             parameters: serde_json::json!({"type": "object", "properties": {"digits": {"type": "string", "description": "The keys, e.g. \"1\" or \"123#\"."}}, "required": ["digits"]}),
         });
-        Ok(Assistant { instructions: instructions(config), keywords: keywords(config), turns: turns(config, max_call), config: config.clone(), llms, tools })
+        Ok(Assistant {
+            instructions: instructions(config),
+            keywords: keywords(config),
+            phrases: phrases(config),
+            turns: turns(config, max_call),
+            config: config.clone(),
+            llms,
+            tools,
+        })
     }
 
     /// The messages of an LLM request: the instructions, then the conversation.
@@ -218,6 +229,17 @@ fn keywords(a: &AssistantConfig) -> Vec<String> {
     words.dedup();
     words.truncate(100);
     words
+}
+
+/// The sentences of `a`'s text knowledge, its first message and its name.
+fn phrases(a: &AssistantConfig) -> Vec<String> {
+    let mut out: Vec<String> = vec![a.name.clone(), a.first_message.clone()];
+    for k in a.knowledge.iter().filter(|k| k.kind == "text") {
+        out.push(k.name.clone());
+        out.extend(k.resource_content.split(['.', '!', '?', '\n']).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned));
+    }
+    out.retain(|s| !s.trim().is_empty());
+    out
 }
 
 /// The conversation settings of `a`.

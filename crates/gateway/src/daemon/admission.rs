@@ -3,7 +3,8 @@
 //!
 //! An INVITE passes, in this order: its source address (a registrar or trunk of ours, else 403),
 //! shutdown (503), the number called (404), the gateway's call limit (503), the phone's (486),
-//! the phone's handler (480 for `assistant`, not in this build), and its SDP (400 when
+//! the phone's assistant (480 when it cannot answer: unknown, or its speech engines failed to
+//! start), and its SDP (400 when
 //! malformed). Then the core binds the call's ports (503 when none is free) and
 //! [`answer_media`] settles the codec (488 when there is none in common). A call placed through
 //! the control API passes [`Gate::dial`].
@@ -31,6 +32,8 @@ pub struct Gate<'a> {
     pub calls: usize,
     /// The most calls at once (`calls.max_concurrent`).
     pub max_calls: usize,
+    /// Whether the assistant of this id can answer a call now, or why not.
+    pub answering: &'a dyn Fn(Option<&str>) -> Result<(), String>,
 }
 
 /// What admission reads of an INVITE.
@@ -112,9 +115,10 @@ impl Gate<'_> {
         if phone.config.max_calls.is_some_and(|m| phone.active >= m) {
             return Verdict::Refuse(Refusal::new(486, "Busy Here", "at the phone's call limit"));
         }
-        // Where the call bridge plugs in: until then, refuse honestly.
-        if phone.handler == Handler::Assistant {
-            return Verdict::Refuse(Refusal::new(480, "Temporarily Unavailable", "the assistant handler is not available in this build"));
+        if phone.handler == Handler::Assistant
+            && let Err(why) = (self.answering)(phone.config.assistant_id.as_deref())
+        {
+            return Verdict::Refuse(Refusal::new(480, "Temporarily Unavailable", format!("the phone's assistant cannot answer: {why}")));
         }
         match invite.sdp.map(SessionDescription::parse_bytes) {
             Some(Err(e)) => Verdict::Refuse(Refusal::new(400, format!("Bad Request (SDP: {e})"), "malformed SDP offer")),
@@ -222,7 +226,14 @@ mod tests {
     }
 
     fn gate<'a>(allowed: &'a HashSet<IpAddr>, phones: &'a Phones) -> Gate<'a> {
-        Gate { allowed, draining: false, phones, calls: 0, max_calls: 10 }
+        Gate {
+            allowed,
+            draining: false,
+            phones,
+            calls: 0,
+            max_calls: 10,
+            answering: &|id| if id == Some("ready") { Ok(()) } else { Err("no such assistant".into()) },
+        }
     }
 
     const OFFER: &[u8] =
@@ -281,9 +292,11 @@ mod tests {
     }
 
     #[test]
-    fn the_assistant_handler_is_not_available_yet() {
+    fn an_assistant_that_cannot_answer_gets_480() {
         let (allowed, phones) = (HashSet::from([TRUNK]), phones());
         assert_eq!(refused(gate(&allowed, &phones).inbound(&invite("1002", Some(OFFER)))).0, 480);
+        let ready = Gate { answering: &|_| Ok(()), ..gate(&allowed, &phones) };
+        assert!(matches!(ready.inbound(&invite("1002", Some(OFFER))), Verdict::Admit { .. }));
     }
 
     #[test]

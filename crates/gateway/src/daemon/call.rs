@@ -1,12 +1,15 @@
 //! A call as the SIP task holds it: its leg's state, its media, its deadlines, and what the
 //! control API shows of it.
 
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use happ_sip::sdp::{LocalMedia, Negotiated, SessionDescription};
 
 use super::channels::CommandSender;
 use super::media_setup::Sockets;
+use crate::api::TranscriptLine;
+use crate::assistant::Assistant;
 
 /// Where a call is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +66,10 @@ pub struct Call {
     /// The call's tracing span: everything logged about the call, by the SIP task or its media
     /// task, carries its id and SIP Call-ID.
     pub span: tracing::Span,
+    /// The assistant that answers it (the `assistant` handler).
+    pub assistant: Option<Arc<Assistant>>,
+    /// What was said so far.
+    pub transcript: Vec<TranscriptLine>,
 }
 
 impl Call {

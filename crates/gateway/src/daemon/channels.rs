@@ -50,6 +50,11 @@ pub enum MediaCommand {
         /// Media direction.
         direction: Direction,
     },
+    /// The call was answered (an outbound call whose media started with early media): the
+    /// conversation starts.
+    Answered,
+    /// A keypad digit sent by SIP INFO.
+    Dtmf(char),
     /// End the task (sending an RTCP BYE).
     Stop,
 }
@@ -63,6 +68,14 @@ pub enum MediaNote {
         leg: LegId,
         /// Why.
         reason: String,
+    },
+    /// What an assistant call reports: transcript entries, latencies, a hand-off, a provider
+    /// failure. In order, and before the call's `Done`.
+    Call {
+        /// The call.
+        leg: LegId,
+        /// What happened.
+        note: Box<crate::assistant::driver::CallNote>,
     },
     /// The task ended; its final statistics.
     Done {

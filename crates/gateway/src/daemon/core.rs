@@ -29,8 +29,10 @@ use super::channels::{MediaCommand, MediaNote};
 use super::media::MediaStart;
 use super::mirror::Mirror;
 use super::phones::{Phone, Phones};
-use crate::api::{ApiError, CallView, DialRequest};
-use crate::config::{Config, PhoneConfig};
+use crate::api::{ApiError, CallView, DialRequest, TranscriptLine};
+use crate::assistant::driver::CallNote;
+use crate::assistant::{Assistant, Engines};
+use crate::config::{AssistantConfig, Config, Handler, PhoneConfig};
 use crate::dns::Target;
 use crate::metrics::{CallLabels, Metrics, RejectLabels, StateLabels};
 use crate::pii::Masked;
@@ -69,6 +71,13 @@ pub struct Core {
     pub(super) platform: Option<Catalog>,
     /// Calls mirrored into Happ chats (with `[happ]`).
     mirror: Option<Mirror>,
+    /// The speech engines of assistant calls, or why there are none.
+    engines: Result<Arc<Engines>, String>,
+    /// The assistants that can answer, by id.
+    assistants: HashMap<String, Arc<Assistant>>,
+    /// Ended calls whose media task still reports (the last transcript entries): their chat and
+    /// the closing note that goes after those entries.
+    closing: HashMap<LegId, (Option<String>, Option<String>)>,
 }
 
 impl Core {
@@ -114,6 +123,9 @@ impl Core {
             local_phones: config.phones.clone(),
             platform: None,
             mirror: None,
+            engines: Err("the speech engines are not started".into()),
+            assistants: HashMap::new(),
+            closing: HashMap::new(),
             config,
         })
     }
@@ -163,13 +175,33 @@ impl Core {
         self.mirror.take()
     }
 
-    fn gate(&self) -> Gate<'_> {
+    /// The speech engines of assistant calls (or why they could not start).
+    pub fn set_engines(&mut self, engines: Result<Arc<Engines>, String>) {
+        self.engines = engines;
+    }
+
+    /// Builds the assistants of the configuration and of the platform's catalog (start-up,
+    /// reload, each new catalog): their next calls use them, calls in progress keep theirs.
+    pub fn refresh_assistants(&mut self) {
+        let platform: Vec<AssistantConfig> = self.platform.as_ref().map(|c| c.assistants.iter().map(|a| a.config.clone()).collect()).unwrap_or_default();
+        self.assistants = crate::assistant::assistants(&self.config, &platform);
+    }
+
+    /// Whether the assistant `id` can answer a call now, or why not.
+    fn answering(&self, id: Option<&str>) -> Result<(), String> {
+        self.engines.as_ref().map_err(Clone::clone)?;
+        let id = id.ok_or("the phone has no assistantId")?;
+        self.assistants.get(id).map(|_| ()).ok_or_else(|| format!("no assistant {id:?} is configured or could be set up"))
+    }
+
+    fn gate<'a>(&'a self, answering: &'a dyn Fn(Option<&str>) -> Result<(), String>) -> Gate<'a> {
         Gate {
             allowed: &self.allowed,
             draining: self.draining,
             phones: &self.phones,
             calls: self.active_calls(),
             max_calls: self.config.calls.max_concurrent as usize,
+            answering,
         }
     }
 
@@ -236,7 +268,14 @@ impl Core {
                 let outcome = self.outcome(leg);
                 self.end_call(wall, leg, outcome, None, format!("{reason} ({})", if by == happ_sip::endpoint::Ender::Local { "local" } else { "remote" }));
             }
-            Event::Info { leg, content_type, .. } => info!(%leg, content_type = ?content_type, "INFO in call"),
+            Event::Info { leg, content_type, body } => match info_digit(content_type.as_deref(), &body) {
+                Some(digit) => {
+                    if let Some(tx) = self.calls.get(&leg).and_then(|c| c.media.as_ref()) {
+                        let _ = tx.send(MediaCommand::Dtmf(digit));
+                    }
+                }
+                None => info!(%leg, content_type = ?content_type, "INFO in call"),
+            },
         }
     }
 
@@ -251,7 +290,9 @@ impl Core {
 
     fn incoming_call(&mut self, now: Instant, wall: SystemTime, call: IncomingCall) {
         let leg = call.leg;
-        let (index, offer) = match self.gate().inbound(&Invite::of(&call)) {
+        let answering = |id: Option<&str>| self.answering(id);
+        let verdict = self.gate(&answering).inbound(&Invite::of(&call));
+        let (index, offer) = match verdict {
             Verdict::Admit { phone, offer } => (phone, offer),
             Verdict::Refuse(refusal) => return self.reject(now, leg, &refusal),
         };
@@ -297,6 +338,8 @@ impl Core {
                 status: None,
                 reason: None,
                 chat: None,
+                assistant: self.assistant_of(index, None),
+                transcript: Vec::new(),
             },
         );
         self.by_id.insert(id, leg);
@@ -333,9 +376,14 @@ impl Core {
         call.answered = Some(wall);
         call.ring_deadline = None;
         info!(%leg, call = %call.id, "answered");
-        // Mirrored into a chat of the phone's assistant.
+        if let Some(tx) = &call.media {
+            // Media started with early media: the conversation starts now.
+            let _ = tx.send(MediaCommand::Answered);
+        }
+        // Mirrored into a chat of the call's assistant (the phone's, or the one dialled with).
         let Some(phone) = self.phones.get(call.phone) else { return };
-        if let (Some(mirror), Some(assistant)) = (&self.mirror, &phone.config.assistant_id) {
+        let assistant = call.assistant.as_ref().map(|a| a.config.id.clone()).or_else(|| phone.config.assistant_id.clone());
+        if let (Some(mirror), Some(assistant)) = (&self.mirror, &assistant) {
             let text = if call.inbound {
                 format!("Inbound call from {} to {}, answered.", call.remote, phone.config.phone_number)
             } else {
@@ -361,9 +409,16 @@ impl Core {
                 self.retire_done(call.phone);
             }
         }
-        if let (Some(mirror), Some(chat), Some(answered)) = (&self.mirror, &call.chat, call.answered) {
+        let closing_note = call.answered.map(|answered| {
             let secs = wall.duration_since(answered).unwrap_or_default().as_secs();
-            mirror.note(chat, format!("Call ended after {secs} s: {reason}."));
+            format!("Call ended after {secs} s: {reason}.")
+        });
+        if call.media.is_some() || call.assistant.is_some() && call.answered.is_some() {
+            // The media task reports the last words said before it stops: the closing note
+            // follows them.
+            self.closing.insert(leg, (call.chat.clone(), closing_note));
+        } else if let (Some(mirror), Some(chat), Some(note)) = (&self.mirror, &call.chat, closing_note) {
+            mirror.note(chat, note);
         }
         call.status = status;
         call.reason = Some(reason.clone());
@@ -388,11 +443,68 @@ impl Core {
                 let outcome = self.outcome(leg);
                 self.end_call(wall, leg, outcome, None, reason);
             }
+            MediaNote::Call { leg, note } => self.call_note(now, wall, leg, *note),
             MediaNote::Done { leg, stats } => {
                 self.metrics.add_media(&stats);
                 self.record_stats(leg, &stats);
+                if let Some((Some(chat), Some(note))) = self.closing.remove(&leg)
+                    && let Some(mirror) = &self.mirror
+                {
+                    mirror.note(&chat, note);
+                }
             }
         }
+    }
+
+    /// What an assistant call reports.
+    fn call_note(&mut self, now: Instant, wall: SystemTime, leg: LegId, note: CallNote) {
+        // The call may have ended already: its last entries still belong to it.
+        let chat = match self.calls.get(&leg) {
+            Some(call) => call.chat.clone(),
+            None => self.closing.get(&leg).and_then(|c| c.0.clone()),
+        };
+        match note {
+            CallNote::Entry(entry) => {
+                if let (Some(mirror), Some(chat)) = (&self.mirror, &chat) {
+                    mirror.entry(chat, &entry);
+                }
+                let Some(line) = TranscriptLine::of(&entry) else { return };
+                info!(%leg, role = line.role, text = %line.text, interrupted = line.interrupted, "said");
+                if let Some(call) = self.calls.get_mut(&leg) {
+                    call.transcript.push(line);
+                } else if let Some((_, id)) = self.ended.iter().find(|(l, _)| *l == leg)
+                    && let Some(view) = self.recent.iter_mut().find(|v| v.id == *id)
+                {
+                    view.transcript.push(line);
+                }
+            }
+            CallNote::Latency(latency) => self.metrics.turn(&latency),
+            CallNote::AiControl(on) => {
+                info!(%leg, on, "AI control of the call's chat changed");
+                if let (Some(mirror), Some(chat)) = (&self.mirror, &chat) {
+                    mirror.ai_control(chat, on);
+                }
+            }
+            CallNote::ProviderFailed { kind, provider, .. } => self.metrics.provider_failed(kind, &provider),
+            CallNote::Hangup(reason) => self.handle_note(now, wall, MediaNote::Hangup { leg, reason }),
+        }
+    }
+
+    /// The assistant of a call on phone `index`: `requested` (a dial-out's), else the phone's
+    /// when its handler is the assistant.
+    fn assistant_of(&self, index: usize, requested: Option<&str>) -> Option<Arc<Assistant>> {
+        let phone = self.phones.get(index)?;
+        let id = match requested {
+            Some(id) => id,
+            None if phone.handler == Handler::Assistant => phone.config.assistant_id.as_deref()?,
+            None => return None,
+        };
+        self.assistants.get(id).cloned()
+    }
+
+    /// The speech engines, when they are up.
+    pub(super) fn engines(&self) -> Option<Arc<Engines>> {
+        self.engines.as_ref().ok().cloned()
     }
 
     fn record_stats(&mut self, leg: LegId, stats: &MediaStats) {
@@ -444,8 +556,16 @@ impl Core {
 
     /// Places a call.
     pub fn dial(&mut self, now: Instant, wall: SystemTime, request: DialRequest) -> Result<CallView, ApiError> {
-        let dial = self.gate().dial(&request, |p| self.phone_state(p).0)?;
+        let none = |_: Option<&str>| Ok(());
+        let dial = self.gate(&none).dial(&request, |p| self.phone_state(p).0)?;
         let (index, account, to) = (dial.phone, dial.account, dial.to.to_owned());
+        // The request's assistant, else the phone's when its handler is the assistant.
+        if let Some(id) = &request.assistant {
+            self.answering(Some(id)).map_err(|e| ApiError::new(if self.assistants.contains_key(id) { 503 } else { 404 }, e))?;
+        } else if self.phones[index].handler == Handler::Assistant {
+            self.answering(self.phones[index].config.assistant_id.as_deref()).map_err(|e| ApiError::new(503, e))?;
+        }
+        let assistant = self.assistant_of(index, request.assistant.as_deref());
         let phone = &self.phones[index];
         let target = Uri::sip(Some(&to), phone.url.host.clone(), phone.url.port);
         let codec = phone.codec;
@@ -487,6 +607,8 @@ impl Core {
             status: None,
             reason: None,
             chat: None,
+            assistant,
+            transcript: Vec::new(),
         };
         let view = self.view(&call, None);
         self.calls.insert(leg, call);
@@ -513,5 +635,37 @@ impl Core {
             let _ = self.endpoint.hangup(now, leg);
             self.end_call(wall, leg, "answered", None, reason.to_owned());
         }
+    }
+}
+
+/// The keypad digit of a SIP INFO: `application/dtmf-relay` (`Signal=5`) or `application/dtmf`
+/// (`5`).
+fn info_digit(content_type: Option<&str>, body: &[u8]) -> Option<char> {
+    let text = std::str::from_utf8(body).ok()?;
+    let value = match content_type?.split(';').next()?.trim().to_ascii_lowercase().as_str() {
+        "application/dtmf-relay" => text.lines().find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            k.trim().eq_ignore_ascii_case("signal").then(|| v.trim())
+        })?,
+        "application/dtmf" => text.trim(),
+        _ => return None,
+    };
+    let mut chars = value.chars();
+    let c = chars.next()?;
+    (chars.next().is_none() && happ_media::dtmf::Digit::from_char(c).is_some()).then_some(c.to_ascii_uppercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::info_digit;
+
+    #[test]
+    fn info_digits() {
+        assert_eq!(info_digit(Some("application/dtmf-relay"), b"Signal=5\r\nDuration=160\r\n"), Some('5'));
+        assert_eq!(info_digit(Some("application/dtmf-relay"), b"Signal= #\r\n"), Some('#'));
+        assert_eq!(info_digit(Some("application/dtmf"), b"*"), Some('*'));
+        assert_eq!(info_digit(Some("application/dtmf-relay"), b"Signal=12"), None);
+        assert_eq!(info_digit(Some("text/plain"), b"5"), None);
+        assert_eq!(info_digit(None, b"5"), None);
     }
 }

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::channels::{CommandReceiver, MediaCommand, MediaNote, Notes};
+use crate::assistant::driver::CallDriver;
 
 /// What the call does with its audio.
 pub enum Handler {
@@ -28,8 +29,27 @@ pub enum Handler {
         /// The next sample to send.
         position: usize,
     },
-    /// Silence (while the assistant bridge does not exist).
+    /// Silence (an assistant call whose assistant cannot be set up).
     Silence,
+}
+
+/// What runs a call's media.
+pub enum Media {
+    /// A session and a handler that feeds and consumes its audio.
+    Plain {
+        /// The session.
+        session: MediaSession,
+        /// The handler.
+        handler: Handler,
+    },
+    /// The call bridge of an assistant call, which owns its session.
+    Assistant {
+        /// The call's driver.
+        driver: Box<CallDriver>,
+        /// The call is answered already (inbound calls; outbound ones wait for
+        /// [`MediaCommand::Answered`]).
+        answered: bool,
+    },
 }
 
 /// How to start a media task.
@@ -44,10 +64,8 @@ pub struct MediaSetup {
     pub remote_rtp: SocketAddr,
     /// Where RTCP goes.
     pub remote_rtcp: SocketAddr,
-    /// The session.
-    pub session: MediaSession,
-    /// The handler.
-    pub handler: Handler,
+    /// The session and what drives it.
+    pub media: Media,
 }
 
 /// A media task ready to run, as the SIP task hands it to the driver to spawn.
@@ -69,8 +87,15 @@ pub fn spawn(start: MediaStart, notes: mpsc::Sender<MediaNote>) {
         span.in_scope(|| warn!(%leg, "cannot register RTP sockets with the runtime"));
         return;
     };
-    let MediaSetup { remote_rtp, remote_rtcp, session, handler, .. } = setup;
-    tokio::spawn(tracing::Instrument::instrument(run(leg, Sockets { rtp, rtcp, remote_rtp, remote_rtcp }, session, handler, commands, notes), span));
+    let sockets = Sockets { leg, rtp, rtcp, remote_rtp: setup.remote_rtp, remote_rtcp: setup.remote_rtcp, latched: false, rtcp_latched: false };
+    match setup.media {
+        Media::Plain { session, handler } => {
+            tokio::spawn(tracing::Instrument::instrument(run(leg, sockets, session, handler, commands, notes), span));
+        }
+        Media::Assistant { driver, answered } => {
+            tokio::spawn(tracing::Instrument::instrument(super::assistant_media::run(leg, sockets, driver, answered, commands, notes), span));
+        }
+    }
 }
 
 fn register(socket: std::net::UdpSocket) -> std::io::Result<UdpSocket> {
@@ -78,20 +103,64 @@ fn register(socket: std::net::UdpSocket) -> std::io::Result<UdpSocket> {
     UdpSocket::from_std(socket)
 }
 
-/// A call's sockets and where they send.
-struct Sockets {
-    rtp: UdpSocket,
-    rtcp: UdpSocket,
+/// A call's sockets and where they send: to the addresses of the peer's SDP until its packets
+/// arrive, then to where they come from (symmetric RTP).
+pub(super) struct Sockets {
+    leg: LegId,
+    pub(super) rtp: UdpSocket,
+    pub(super) rtcp: UdpSocket,
     remote_rtp: SocketAddr,
     remote_rtcp: SocketAddr,
+    latched: bool,
+    rtcp_latched: bool,
+}
+
+impl Sockets {
+    /// A valid RTP packet came from `from`: the first one latches the destination.
+    pub(super) fn rtp_from(&mut self, from: SocketAddr) {
+        if self.latched {
+            return;
+        }
+        if from != self.remote_rtp {
+            info!(leg = %self.leg, from = %from, sdp = %self.remote_rtp, "RTP latched to its source address");
+        }
+        self.remote_rtp = from;
+        if !self.rtcp_latched {
+            self.remote_rtcp = SocketAddr::new(from.ip(), from.port().wrapping_add(1));
+        }
+        self.latched = true;
+    }
+
+    /// A valid RTCP packet came from `from`.
+    pub(super) fn rtcp_from(&mut self, from: SocketAddr) {
+        self.remote_rtcp = from;
+        self.rtcp_latched = true;
+    }
+
+    /// New addresses from a re-INVITE: used until RTP has latched.
+    pub(super) fn update(&mut self, rtp: SocketAddr, rtcp: SocketAddr) {
+        if !self.latched {
+            self.remote_rtp = rtp;
+        }
+        if !self.rtcp_latched {
+            self.remote_rtcp = rtcp;
+        }
+    }
+
+    /// Sends a packet of `kind`. A send error (the peer's port closed) is not fatal: RTCP and
+    /// the inactivity timer decide when the call is dead.
+    pub(super) async fn send(&self, kind: PacketKind, bytes: &[u8]) {
+        let (socket, dest) = match kind {
+            PacketKind::Rtp => (&self.rtp, self.remote_rtp),
+            PacketKind::Rtcp => (&self.rtcp, self.remote_rtcp),
+        };
+        let _ = socket.send_to(bytes, dest).await;
+    }
 }
 
 /// Runs a call's media until stopped.
-async fn run(leg: LegId, sockets: Sockets, mut session: MediaSession, mut handler: Handler, mut commands: CommandReceiver, notes: mpsc::Sender<MediaNote>) {
-    let Sockets { rtp, rtcp, mut remote_rtp, mut remote_rtcp } = sockets;
+async fn run(leg: LegId, mut sockets: Sockets, mut session: MediaSession, mut handler: Handler, mut commands: CommandReceiver, notes: mpsc::Sender<MediaNote>) {
     let mut notes = Notes::new(notes);
-    let mut latched = false;
-    let mut rtcp_latched = false;
     let mut inbuf = vec![0u8; 2048];
     let mut rtcp_buf = vec![0u8; 2048];
     let mut out = vec![0u8; happ_media::session::MIN_TRANSMIT_BUFFER];
@@ -100,28 +169,18 @@ async fn run(leg: LegId, sockets: Sockets, mut session: MediaSession, mut handle
     loop {
         let deadline = session.poll_timeout().unwrap_or_else(|| Instant::now() + Duration::from_millis(20));
         tokio::select! {
-            r = rtp.recv_from(&mut inbuf) => match r {
+            r = sockets.rtp.recv_from(&mut inbuf) => match r {
                 Ok((n, from)) => {
-                    let now = Instant::now();
-                    if session.handle_rtp(now, &inbuf[..n]).is_ok() && !latched {
-                        // Symmetric RTP: answer where the media really comes from.
-                        if from != remote_rtp {
-                            info!(%leg, from = %from, sdp = %remote_rtp, "RTP latched to its source address");
-                        }
-                        remote_rtp = from;
-                        if !rtcp_latched {
-                            remote_rtcp = SocketAddr::new(from.ip(), from.port().wrapping_add(1));
-                        }
-                        latched = true;
+                    if session.handle_rtp(Instant::now(), &inbuf[..n]).is_ok() {
+                        sockets.rtp_from(from);
                     }
                 }
                 Err(e) => warn!(%leg, error = %e, "RTP receive error"),
             },
-            r = rtcp.recv_from(&mut rtcp_buf) => match r {
+            r = sockets.rtcp.recv_from(&mut rtcp_buf) => match r {
                 Ok((n, from)) => {
                     if session.handle_rtcp(Instant::now(), &rtcp_buf[..n]).is_ok() {
-                        remote_rtcp = from;
-                        rtcp_latched = true;
+                        sockets.rtcp_from(from);
                     }
                 }
                 Err(e) => warn!(%leg, error = %e, "RTCP receive error"),
@@ -132,26 +191,23 @@ async fn run(leg: LegId, sockets: Sockets, mut session: MediaSession, mut handle
             () = notes.send_pending(), if notes.has_pending() => {}
             command = commands.recv() => match command {
                 Some(MediaCommand::Update { rtp: r, rtcp: c, law, payload_type, telephone_event, direction }) => {
-                    if !latched {
-                        remote_rtp = r;
-                    }
-                    if !rtcp_latched {
-                        remote_rtcp = c;
-                    }
+                    sockets.update(r, c);
                     session.set_law(law, payload_type);
                     session.set_telephone_event(telephone_event);
                     session.set_direction(direction);
                     debug!(%leg, ?direction, ?law, "media updated");
                 }
+                Some(MediaCommand::Answered) => {}
+                Some(MediaCommand::Dtmf(digit)) => info!(%leg, %digit, "DTMF (SIP INFO)"),
                 Some(MediaCommand::Stop) | None => {
                     session.close();
-                    flush(&mut session, &rtp, &rtcp, remote_rtp, remote_rtcp, &mut out).await;
+                    flush(&mut session, &sockets, &mut out).await;
                     notes.finish(MediaNote::Done { leg, stats: Box::new(session.stats()) }).await;
                     return;
                 }
             },
         }
-        flush(&mut session, &rtp, &rtcp, remote_rtp, remote_rtcp, &mut out).await;
+        flush(&mut session, &sockets, &mut out).await;
         while let Some(pulled) = session.pull_pcm(&mut frame) {
             if let Handler::Echo = handler {
                 session.push_pcm(&frame[..pulled.len]);
@@ -178,22 +234,23 @@ async fn run(leg: LegId, sockets: Sockets, mut session: MediaSession, mut handle
                     hangup_sent = true;
                     notes.push(MediaNote::Hangup { leg, reason: "no RTP (inactivity timeout)".into() });
                 }
-                MediaEvent::Dtmf(d) => info!(%leg, dtmf = ?d, "DTMF"),
-                MediaEvent::SsrcChanged { old, new } => info!(%leg, %old, %new, "remote RTP source changed"),
-                other => debug!(%leg, event = ?other, "media event"),
+                other => log_event(leg, other),
             }
         }
     }
 }
 
-async fn flush(session: &mut MediaSession, rtp: &UdpSocket, rtcp: &UdpSocket, remote_rtp: SocketAddr, remote_rtcp: SocketAddr, out: &mut [u8]) {
+/// Logs a media event nobody acts on.
+pub(super) fn log_event(leg: LegId, event: MediaEvent) {
+    match event {
+        MediaEvent::Dtmf(d) => info!(%leg, dtmf = ?d, "DTMF"),
+        MediaEvent::SsrcChanged { old, new } => info!(%leg, %old, %new, "remote RTP source changed"),
+        other => debug!(%leg, event = ?other, "media event"),
+    }
+}
+
+async fn flush(session: &mut MediaSession, sockets: &Sockets, out: &mut [u8]) {
     while let Some(t) = session.poll_transmit(out) {
-        let (socket, dest) = match t.kind {
-            PacketKind::Rtp => (rtp, remote_rtp),
-            PacketKind::Rtcp => (rtcp, remote_rtcp),
-        };
-        // A send error (the peer's port closed) is not fatal: RTCP and the inactivity timer
-        // decide when the call is dead.
-        let _ = socket.send_to(&out[..t.len], dest).await;
+        sockets.send(t.kind, &out[..t.len]).await;
     }
 }

@@ -15,10 +15,12 @@ use happ_sip::endpoint::LegId;
 use happ_sip::sdp::{self, Codec, Direction as SdpDirection, Negotiated, SessionDescription};
 use tracing::{info, warn};
 
+use super::call::CallState;
 use super::channels::{self, MediaCommand};
 use super::core::Core;
-use super::media::{Handler as MediaHandler, MediaSetup, MediaStart};
+use super::media::{Handler as MediaHandler, Media, MediaSetup, MediaStart};
 use super::phones::Phone;
+use crate::assistant::driver::CallDriver;
 use crate::config::Handler;
 use crate::ports::PortPool;
 
@@ -64,10 +66,8 @@ pub fn session_config(n: &Negotiated, random: u64, advertised: IpAddr, inactivit
     }
 }
 
-/// What a call on `phone` does with its audio.
-///
-/// The assistant handler is refused at admission until the call bridge exists; the bridge
-/// starts here.
+/// What a call on `phone` does with its audio, when no assistant answers it (an assistant call
+/// runs the call bridge instead: see [`Core::start_media`]).
 #[must_use]
 pub fn handler_for(phone: &Phone) -> MediaHandler {
     match (&phone.handler, &phone.play) {
@@ -118,19 +118,35 @@ impl Core {
     /// spawn (see [`poll_media_start`](Self::poll_media_start)).
     pub(super) fn start_media(&mut self, now: Instant, wall: SystemTime, leg: LegId, n: Negotiated) {
         let config = session_config(&n, self.random(), self.advertised, self.config.rtp.inactivity_secs, wall);
+        let engines = self.engines();
         let Some(call) = self.calls.get_mut(&leg) else { return };
         let Some((rtp, rtcp)) = call.sockets.take() else { return };
-        let handler = handler_for(&self.phones[call.phone]);
-        let mut session = match MediaSession::new(config, now) {
-            Ok(s) => s,
-            Err(e) => {
-                warn!(%leg, error = %e, "cannot start media");
-                return;
+        let media = match (&call.assistant, engines) {
+            (Some(assistant), Some(engines)) => match CallDriver::new(engines, assistant.clone(), config, now) {
+                Ok(mut driver) => {
+                    driver.bridge().media().set_direction(direction_of(n.direction));
+                    Media::Assistant { driver: Box::new(driver), answered: call.state == CallState::Answered }
+                }
+                Err(e) => {
+                    warn!(%leg, error = %e, "cannot start the assistant's media");
+                    return;
+                }
+            },
+            _ => {
+                let handler = handler_for(&self.phones[call.phone]);
+                let mut session = match MediaSession::new(config, now) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        warn!(%leg, error = %e, "cannot start media");
+                        return;
+                    }
+                };
+                session.set_direction(direction_of(n.direction));
+                Media::Plain { session, handler }
             }
         };
-        session.set_direction(direction_of(n.direction));
         let (tx, commands) = channels::commands();
-        let setup = MediaSetup { leg, rtp, rtcp, remote_rtp: n.rtp, remote_rtcp: n.rtcp, session, handler };
+        let setup = MediaSetup { leg, rtp, rtcp, remote_rtp: n.rtp, remote_rtcp: n.rtcp, media };
         self.media_starts.push_back(MediaStart { setup, commands, span: call.span.clone() });
         info!(%leg, call = %call.id, codec = n.codec.name(), remote = %n.rtp, ptime = n.ptime.as_millis() as u64, "media started");
         call.media = Some(tx);

@@ -56,6 +56,25 @@ impl Mirror {
         self.send(chat, Write::Message(NewMessage { content: text, role: Some(Role::System) }));
     }
 
+    /// A transcript entry of the call: the caller's words as a user message, the assistant's as
+    /// an assistant message (an interrupted one marked so). Operators' messages are in the chat
+    /// already; tool calls and results stay with the call.
+    pub fn entry(&self, chat: &str, entry: &happ_call::Entry) {
+        let (role, text) = match entry {
+            happ_call::Entry::Caller { text, .. } => (Role::User, text.clone()),
+            happ_call::Entry::Assistant { text, interrupted, .. } if !text.trim().is_empty() => {
+                (Role::Assistant, if *interrupted { format!("{text} [interrupted]") } else { text.clone() })
+            }
+            _ => return,
+        };
+        self.send(chat, Write::Message(NewMessage { content: text, role: Some(role) }));
+    }
+
+    /// The chat's AI control (the assistant handed the caller to a person).
+    pub fn ai_control(&self, chat: &str, on: bool) {
+        self.send(chat, Write::AiControl { on });
+    }
+
     /// Waits until every write handed over is stored.
     pub fn close(mut self) {
         self.tx = None;

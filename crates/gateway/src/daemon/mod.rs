@@ -11,6 +11,7 @@
 //! registrars' answers before exiting.
 
 mod admission;
+mod assistant_media;
 mod call;
 mod channels;
 pub mod core;
@@ -168,6 +169,16 @@ where
         info!(listen = %settings.listen, "control API listening");
         tokio::spawn(serve_control(listener, shared, settings.token.expose().to_owned()));
     }
+    // The speech engines of assistant calls: a failure (an engine not installed, a bad key) is
+    // logged, and the assistant phones' calls are refused with 480 until it is mended.
+    match crate::assistant::Engines::new(&config.speech).await {
+        Ok(engines) => core.set_engines(Ok(Arc::new(engines))),
+        Err(e) => {
+            warn!(error = %e, "speech engines not available: assistant calls are refused");
+            core.set_engines(Err(format!("the speech engines did not start: {e}")));
+        }
+    }
+    core.refresh_assistants();
     core.start(Instant::now());
     ready.store(true, Ordering::Relaxed);
     // With [happ], the platform's phones and assistants join the file's as they are read.

@@ -361,6 +361,7 @@ impl Core {
         let phones = config.phones.clone();
         self.config.phones = phones;
         self.config.assistants = config.assistants;
+        self.refresh_assistants();
         Ok((changes, ignored))
     }
 
@@ -369,7 +370,10 @@ impl Core {
     pub fn set_platform(&mut self, now: Instant, catalog: Catalog) -> Result<PhoneChanges, String> {
         let previous = self.platform.replace(catalog);
         match self.apply_phones(now, self.merged_phones()) {
-            Ok(changes) => Ok(changes),
+            Ok(changes) => {
+                self.refresh_assistants();
+                Ok(changes)
+            }
             Err(e) => {
                 self.platform = previous;
                 Err(e)

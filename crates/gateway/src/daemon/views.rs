@@ -33,6 +33,8 @@ pub fn call_view(call: &Call, phone_number: String, ended_at: Option<SystemTime>
         sip_call_id: Some(call.sip_call_id.clone()),
         packets_lost: None,
         jitter_ms: None,
+        assistant: call.assistant.as_ref().map(|a| a.config.id.clone()),
+        transcript: call.transcript.clone(),
     }
 }
 

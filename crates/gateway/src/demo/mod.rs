@@ -33,7 +33,7 @@ use gateway::{Addresses, Assistant, CallInfo, Control, Gateway, TranscriptEntry}
 
 /// What answers the demo phone: `echo` sends the caller's audio back; `assistant` is the call
 /// bridge to the linked assistant. The one switch between the two.
-pub const HANDLER: &str = "echo";
+pub const HANDLER: &str = "assistant";
 
 /// What to run.
 #[derive(Clone, Debug)]
