@@ -23,9 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::oneshot;
 
-use crate::daemon::core::ApiError;
-use crate::daemon::views::DialRequest;
-use crate::daemon::{ControlCommand, Shared};
+use crate::api::{ApiError, ControlCommand, DialRequest, Shared};
 
 #[derive(Clone)]
 struct AppState {

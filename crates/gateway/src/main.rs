@@ -1,6 +1,7 @@
 //! `happ-gateway`: the SIP voice gateway for Happ assistants, and its tools.
 #![forbid(unsafe_code)]
 
+mod api;
 mod cli;
 mod commands;
 mod config;

@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::api::DialRequest;
 use crate::cli::DialArgs;
 use crate::config::Config;
-use crate::daemon::views::DialRequest;
 
 /// Places the call; returns the exit status (0 answered, 1 failed, 64 bad configuration).
 pub fn run(args: &DialArgs) -> u8 {
@@ -92,7 +92,7 @@ async fn dial(base: &str, token: &str, args: &DialArgs) -> Result<u8, String> {
     }
 }
 
-/// The fields of a call (`crate::daemon::views::CallView`) the command reads.
+/// The fields of a call (`crate::api::CallView`) the command reads.
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct CallViewDe {

@@ -42,7 +42,7 @@ pub fn run(path: &Path) -> u8 {
             return 1;
         }
     };
-    match runtime.block_on(crate::daemon::run(config, path)) {
+    match runtime.block_on(crate::daemon::run(config, path, crate::control::serve)) {
         Ok(()) => 0,
         Err(e) => {
             tracing::error!("{e}");

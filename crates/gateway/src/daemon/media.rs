@@ -9,12 +9,13 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use happ_media::Law;
-use happ_media::session::{Direction, MediaEvent, MediaSession, MediaStats, PacketKind};
+use happ_media::session::{MediaEvent, MediaSession, PacketKind};
 use happ_sip::endpoint::LegId;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
+
+use super::channels::{CommandReceiver, MediaCommand, MediaNote, Notes};
 
 /// What the call does with its audio.
 pub enum Handler {
@@ -31,55 +32,14 @@ pub enum Handler {
     Silence,
 }
 
-/// Changes the SIP side makes to a running call (re-INVITE: hold, resume, codec change).
-#[derive(Debug, Clone)]
-pub enum MediaCommand {
-    /// New remote addresses, codec or direction.
-    Update {
-        /// Remote RTP address from the new SDP.
-        rtp: SocketAddr,
-        /// Remote RTCP address.
-        rtcp: SocketAddr,
-        /// Codec we send.
-        law: Law,
-        /// Its payload type.
-        payload_type: u8,
-        /// Telephone-event payload type.
-        telephone_event: Option<u8>,
-        /// Media direction.
-        direction: Direction,
-    },
-    /// End the task (sending an RTCP BYE).
-    Stop,
-}
-
-/// What a media task tells the SIP task.
-#[derive(Debug)]
-pub enum MediaNote {
-    /// The call should end, for this reason.
-    Hangup {
-        /// The call.
-        leg: LegId,
-        /// Why.
-        reason: String,
-    },
-    /// The task ended; its final statistics.
-    Done {
-        /// The call.
-        leg: LegId,
-        /// Statistics.
-        stats: Box<MediaStats>,
-    },
-}
-
 /// How to start a media task.
 pub struct MediaSetup {
     /// The call.
     pub leg: LegId,
-    /// Bound RTP socket.
-    pub rtp: UdpSocket,
+    /// Bound RTP socket (blocking std socket: the driver registers it with the runtime).
+    pub rtp: std::net::UdpSocket,
     /// Bound RTCP socket.
-    pub rtcp: UdpSocket,
+    pub rtcp: std::net::UdpSocket,
     /// Where RTP goes until the peer's packets say otherwise.
     pub remote_rtp: SocketAddr,
     /// Where RTCP goes.
@@ -90,9 +50,46 @@ pub struct MediaSetup {
     pub handler: Handler,
 }
 
+/// A media task ready to run, as the SIP task hands it to the driver to spawn.
+pub struct MediaStart {
+    /// Sockets, session and handler.
+    pub setup: MediaSetup,
+    /// The call's commands.
+    pub commands: CommandReceiver,
+    /// The call's span, for everything the task logs.
+    pub span: tracing::Span,
+}
+
+/// Registers the sockets of `start` with the runtime and spawns its task, which sends its notes
+/// to `notes`.
+pub fn spawn(start: MediaStart, notes: mpsc::Sender<MediaNote>) {
+    let MediaStart { setup, commands, span } = start;
+    let leg = setup.leg;
+    let (Ok(rtp), Ok(rtcp)) = (register(setup.rtp), register(setup.rtcp)) else {
+        span.in_scope(|| warn!(%leg, "cannot register RTP sockets with the runtime"));
+        return;
+    };
+    let MediaSetup { remote_rtp, remote_rtcp, session, handler, .. } = setup;
+    tokio::spawn(tracing::Instrument::instrument(run(leg, Sockets { rtp, rtcp, remote_rtp, remote_rtcp }, session, handler, commands, notes), span));
+}
+
+fn register(socket: std::net::UdpSocket) -> std::io::Result<UdpSocket> {
+    socket.set_nonblocking(true)?;
+    UdpSocket::from_std(socket)
+}
+
+/// A call's sockets and where they send.
+struct Sockets {
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    remote_rtp: SocketAddr,
+    remote_rtcp: SocketAddr,
+}
+
 /// Runs a call's media until stopped.
-pub async fn run(setup: MediaSetup, mut commands: mpsc::Receiver<MediaCommand>, notes: mpsc::Sender<MediaNote>) {
-    let MediaSetup { leg, rtp, rtcp, mut remote_rtp, mut remote_rtcp, mut session, mut handler } = setup;
+async fn run(leg: LegId, sockets: Sockets, mut session: MediaSession, mut handler: Handler, mut commands: CommandReceiver, notes: mpsc::Sender<MediaNote>) {
+    let Sockets { rtp, rtcp, mut remote_rtp, mut remote_rtcp } = sockets;
+    let mut notes = Notes::new(notes);
     let mut latched = false;
     let mut rtcp_latched = false;
     let mut inbuf = vec![0u8; 2048];
@@ -132,6 +129,7 @@ pub async fn run(setup: MediaSetup, mut commands: mpsc::Receiver<MediaCommand>, 
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => {
                 session.handle_timeout(Instant::now());
             }
+            () = notes.send_pending(), if notes.has_pending() => {}
             command = commands.recv() => match command {
                 Some(MediaCommand::Update { rtp: r, rtcp: c, law, payload_type, telephone_event, direction }) => {
                     if !latched {
@@ -148,7 +146,7 @@ pub async fn run(setup: MediaSetup, mut commands: mpsc::Receiver<MediaCommand>, 
                 Some(MediaCommand::Stop) | None => {
                     session.close();
                     flush(&mut session, &rtp, &rtcp, remote_rtp, remote_rtcp, &mut out).await;
-                    let _ = notes.send(MediaNote::Done { leg, stats: Box::new(session.stats()) }).await;
+                    notes.finish(MediaNote::Done { leg, stats: Box::new(session.stats()) }).await;
                     return;
                 }
             },
@@ -171,14 +169,14 @@ pub async fn run(setup: MediaSetup, mut commands: mpsc::Receiver<MediaCommand>, 
             }
             if *position >= samples.len() && session.queued().is_zero() && !hangup_sent {
                 hangup_sent = true;
-                let _ = notes.send(MediaNote::Hangup { leg, reason: "playback finished".into() }).await;
+                notes.push(MediaNote::Hangup { leg, reason: "playback finished".into() });
             }
         }
         while let Some(event) = session.poll_event() {
             match event {
                 MediaEvent::Inactive if !hangup_sent => {
                     hangup_sent = true;
-                    let _ = notes.send(MediaNote::Hangup { leg, reason: "no RTP (inactivity timeout)".into() }).await;
+                    notes.push(MediaNote::Hangup { leg, reason: "no RTP (inactivity timeout)".into() });
                 }
                 MediaEvent::Dtmf(d) => info!(%leg, dtmf = ?d, "DTMF"),
                 MediaEvent::SsrcChanged { old, new } => info!(%leg, %old, %new, "remote RTP source changed"),

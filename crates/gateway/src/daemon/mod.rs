@@ -5,50 +5,42 @@
 //! sockets, media tasks, TCP connections and the control API talk to it through bounded
 //! channels, and it drains the endpoint's output after every input.
 //!
-//! Shutdown (SIGTERM or SIGINT): new calls get 503 and `/readyz` says no; calls in progress may
-//! finish for `calls.drain_secs`, then are hung up; every phone is unregistered (Expires: 0) and
-//! the daemon waits up to five seconds for the registrars' answers before exiting.
+//! Shutdown (SIGTERM or SIGINT, or the `stop` future of [`run_until`]): new calls get 503 and
+//! `/readyz` says no; calls in progress may finish for `calls.drain_secs`, then are hung up;
+//! every phone is unregistered (Expires: 0) and the daemon waits up to five seconds for the
+//! registrars' answers before exiting.
 
+mod admission;
+mod call;
+mod channels;
 pub mod core;
 pub mod media;
+mod media_setup;
 pub mod mirror;
 pub mod phones;
 mod tcp;
-pub mod views;
+mod views;
 
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use happ_sip::endpoint::{Endpoint, EndpointConfig};
 use happ_sip::message::Transport;
 use tokio::net::{TcpListener, UdpSocket};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+use crate::api::{ControlCommand, Shared};
 use crate::config::{Config, TelephonyUrl};
 use crate::dns::{Dns, Target};
 use crate::metrics::Metrics;
 use crate::platform::Catalog;
-use core::{ApiError, Core};
-use media::MediaNote;
+use channels::MediaNote;
+use core::Core;
 use tcp::{Connections, TcpIn};
-use views::{CallView, DialRequest, PhoneView};
-
-/// Requests of the control API to the SIP task.
-pub enum ControlCommand {
-    /// Place a call.
-    Dial(DialRequest, oneshot::Sender<Result<CallView, ApiError>>),
-    /// Hang up a call.
-    Hangup(String, oneshot::Sender<Result<(), ApiError>>),
-    /// List calls.
-    Calls(oneshot::Sender<Vec<CallView>>),
-    /// One call.
-    Call(String, oneshot::Sender<Option<CallView>>),
-    /// List phones.
-    Phones(oneshot::Sender<Vec<PhoneView>>),
-}
 
 /// How long unregistration may take at shutdown.
 const UNREGISTER_WAIT: Duration = Duration::from_secs(5);
@@ -97,20 +89,48 @@ fn advertised_ip(config: &Config, resolved: &[Result<Vec<Target>, String>]) -> I
         .unwrap_or(IpAddr::from([127, 0, 0, 1]))
 }
 
-/// What the running daemon shares with the control API.
-#[derive(Clone)]
-pub struct Shared {
-    /// Requests to the SIP task.
-    pub commands: mpsc::Sender<ControlCommand>,
-    /// Metrics.
-    pub metrics: Arc<Metrics>,
-    /// Whether new calls are taken.
-    pub ready: Arc<AtomicBool>,
+/// Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads the phones and assistants of the
+/// configuration file at `path`. `serve_control` serves the control API (see [`run_until`]).
+pub async fn run<C, F>(config: Config, path: &std::path::Path, serve_control: C) -> Result<(), String>
+where
+    C: FnOnce(TcpListener, Shared, String) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
+    run_until(config, path, serve_control, terminated()).await
 }
 
-/// Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads the phones and assistants of the
-/// configuration file at `path`.
-pub async fn run(config: Config, path: &std::path::Path) -> Result<(), String> {
+/// Resolves at SIGTERM or SIGINT. The handlers are installed when it is first polled: by the
+/// daemon's loop, once the daemon is up.
+async fn terminated() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot catch SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = terminate => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// Runs the daemon until `stop` resolves, then shuts down as at SIGTERM: no new calls, the calls
+/// in progress drained, the phones unregistered. SIGHUP reloads the phones and assistants of
+/// the configuration file at `path`.
+///
+/// With `[control]`, the control API's listener is bound once the SIP side is up and handed to
+/// `serve_control` (the HTTP server, `control::serve`: the daemon does not depend on it) with
+/// what the daemon shares and the API's token; the future it returns is spawned.
+pub async fn run_until<C, F>(config: Config, path: &std::path::Path, serve_control: C, stop: impl Future<Output = ()>) -> Result<(), String>
+where
+    C: FnOnce(TcpListener, Shared, String) -> F,
+    F: Future<Output = ()> + Send + 'static,
+{
     let seed = seed();
     let dns = Arc::new(Dns::new(&config.sip.dns_servers)?);
     let resolved = resolve_phones(&config, &dns).await;
@@ -135,18 +155,18 @@ pub async fn run(config: Config, path: &std::path::Path) -> Result<(), String> {
         ..EndpointConfig::default()
     });
     let metrics = Arc::new(Metrics::new());
-    let (notes_tx, mut notes) = mpsc::channel::<MediaNote>(1024);
+    let (notes_tx, mut notes) = channels::notes();
     let (commands_tx, mut commands) = mpsc::channel::<ControlCommand>(64);
     let (tcp_tx, mut tcp_in) = mpsc::channel::<TcpIn>(1024);
     let (lookups_tx, mut lookups) = mpsc::channel::<(usize, TelephonyUrl, Result<Vec<Target>, String>)>(64);
-    let mut core = Core::new(config.clone(), endpoint, resolved, advertised, notes_tx, metrics.clone(), seed ^ 0x5851_F42D_4C95_7F2D)?;
+    let mut core = Core::new(config.clone(), endpoint, resolved, advertised, metrics.clone(), seed ^ 0x5851_F42D_4C95_7F2D)?;
     let ready = Arc::new(AtomicBool::new(false));
-    if let Some(control) = &config.control {
+    if let Some(settings) = &config.control {
         let shared = Shared { commands: commands_tx.clone(), metrics: metrics.clone(), ready: ready.clone() };
         let listener =
-            tokio::net::TcpListener::bind(control.listen).await.map_err(|e| format!("cannot listen for the control API on {}: {e}", control.listen))?;
-        info!(listen = %control.listen, "control API listening");
-        tokio::spawn(crate::control::serve(listener, shared, control.token.expose().to_owned()));
+            tokio::net::TcpListener::bind(settings.listen).await.map_err(|e| format!("cannot listen for the control API on {}: {e}", settings.listen))?;
+        info!(listen = %settings.listen, "control API listening");
+        tokio::spawn(serve_control(listener, shared, settings.token.expose().to_owned()));
     }
     core.start(Instant::now());
     ready.store(true, Ordering::Relaxed);
@@ -170,7 +190,7 @@ pub async fn run(config: Config, path: &std::path::Path) -> Result<(), String> {
         drop(catalogs_tx);
     }
 
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).map_err(|e| e.to_string())?;
+    tokio::pin!(stop);
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).map_err(|e| e.to_string())?;
     let mut conns = Connections::default();
     let mut buf = vec![0u8; 65_536];
@@ -179,7 +199,7 @@ pub async fn run(config: Config, path: &std::path::Path) -> Result<(), String> {
     let mut resolve_delay = RESOLVE_RETRY.0;
     let mut resolve_at = (!core.unresolved().is_empty()).then(|| Instant::now() + resolve_delay);
     let mut lookups_in_flight = 0usize;
-    pump(&mut core, &udp, &mut conns, &tcp_tx).await;
+    pump(&mut core, &udp, &mut conns, &tcp_tx, &notes_tx).await;
     loop {
         let deadlines = [core.endpoint.poll_timeout(), core.next_deadline(), drain_until, unregister_until, resolve_at];
         let wake = deadlines.into_iter().flatten().min().unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
@@ -202,7 +222,7 @@ pub async fn run(config: Config, path: &std::path::Path) -> Result<(), String> {
                     }
                 }
             },
-            Some(note) = notes.recv() => core.handle_note(Instant::now(), note),
+            Some(note) = notes.recv() => core.handle_note(Instant::now(), SystemTime::now(), note),
             Some((index, url, result)) = lookups.recv() => {
                 lookups_in_flight -= 1;
                 core.resolved(Instant::now(), index, &url, result);
@@ -225,7 +245,7 @@ pub async fn run(config: Config, path: &std::path::Path) -> Result<(), String> {
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
                 let now = Instant::now();
                 core.endpoint.handle_timeout(now);
-                core.handle_timeout(now);
+                core.handle_timeout(now, SystemTime::now());
                 if resolve_at.is_some_and(|at| at <= now) {
                     resolve_at = None;
                     for (index, url) in core.unresolved() {
@@ -245,14 +265,12 @@ pub async fn run(config: Config, path: &std::path::Path) -> Result<(), String> {
                     resolve_at = Some(Instant::now());
                 }
             }
-            _ = tokio::signal::ctrl_c(), if drain_until.is_none() => {
-                drain_until = Some(start_drain(&mut core, &config, &ready));
-            }
-            _ = terminate.recv(), if drain_until.is_none() => {
+            // Polled until it resolves, never after: draining does not end.
+            () = &mut stop, if drain_until.is_none() => {
                 drain_until = Some(start_drain(&mut core, &config, &ready));
             }
         }
-        pump(&mut core, &udp, &mut conns, &tcp_tx).await;
+        pump(&mut core, &udp, &mut conns, &tcp_tx, &notes_tx).await;
         metrics.sample_endpoint(core.endpoint.stats());
         let now = Instant::now();
         if let Some(until) = drain_until
@@ -262,10 +280,10 @@ pub async fn run(config: Config, path: &std::path::Path) -> Result<(), String> {
             if core.call_count() > 0 {
                 warn!(calls = core.call_count(), "drain time over: hanging up the calls left");
             }
-            core.hangup_all(now, "gateway shutting down");
+            core.hangup_all(now, SystemTime::now(), "gateway shutting down");
             core.endpoint.unregister_all(now);
             unregister_until = Some(now + UNREGISTER_WAIT);
-            pump(&mut core, &udp, &mut conns, &tcp_tx).await;
+            pump(&mut core, &udp, &mut conns, &tcp_tx, &notes_tx).await;
         }
         if let Some(until) = unregister_until
             && (!core.endpoint.registrations_pending() || now >= until)
@@ -309,13 +327,13 @@ fn start_drain(core: &mut Core, config: &Config, ready: &AtomicBool) -> Instant 
 }
 
 fn control(core: &mut Core, command: ControlCommand) {
-    let now = Instant::now();
+    let (now, wall) = (Instant::now(), SystemTime::now());
     match command {
         ControlCommand::Dial(request, reply) => {
-            let _ = reply.send(core.dial(now, request));
+            let _ = reply.send(core.dial(now, wall, request));
         }
         ControlCommand::Hangup(id, reply) => {
-            let _ = reply.send(core.hangup(now, &id));
+            let _ = reply.send(core.hangup(now, wall, &id));
         }
         ControlCommand::Calls(reply) => {
             let _ = reply.send(core.calls_view());
@@ -330,8 +348,9 @@ fn control(core: &mut Core, command: ControlCommand) {
 }
 
 /// Sends what the endpoint has to send and hands its events to the core, until both are empty
-/// (handling an event can produce more of either).
-async fn pump(core: &mut Core, udp: &UdpSocket, conns: &mut Connections, tcp_tx: &mpsc::Sender<TcpIn>) {
+/// (handling an event can produce more of either); then spawns the media tasks the core
+/// prepared meanwhile. Called after every input the core takes.
+async fn pump(core: &mut Core, udp: &UdpSocket, conns: &mut Connections, tcp_tx: &mpsc::Sender<TcpIn>, notes: &mpsc::Sender<MediaNote>) {
     loop {
         let mut progress = false;
         while let Some(t) = core.endpoint.poll_transmit() {
@@ -347,10 +366,51 @@ async fn pump(core: &mut Core, udp: &UdpSocket, conns: &mut Connections, tcp_tx:
         }
         while let Some(event) = core.endpoint.poll_event() {
             progress = true;
-            core.handle_event(Instant::now(), event);
+            core.handle_event(Instant::now(), SystemTime::now(), event);
         }
         if !progress {
-            return;
+            break;
         }
+    }
+    while let Some(start) = core.poll_media_start() {
+        media::spawn(start, notes.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use tokio::sync::oneshot;
+
+    use super::*;
+
+    /// A trunk (nothing to unregister), SIP on a free loopback port, no control API.
+    const CONFIG: &str = r#"
+[sip]
+listen = "127.0.0.1:0"
+
+[rtp]
+bind = "127.0.0.1"
+
+[[phones]]
+phoneNumber = "+15550001"
+sipLogin = "1001"
+telephonyUrl = "127.0.0.1:5080"
+register = false
+handler = "echo"
+"#;
+
+    #[tokio::test]
+    async fn the_daemon_stops_when_told() {
+        let path = Path::new("test.toml");
+        let config = Config::from_text(path, CONFIG, |_| None).expect("a valid configuration");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let daemon = run_until(config, path, |_, _, _| async {}, async {
+            let _ = stopped.await;
+        });
+        let _ = stop.send(());
+        let result = tokio::time::timeout(Duration::from_secs(10), daemon).await;
+        assert_eq!(result.ok(), Some(Ok(())), "drained at once (no calls) and exited");
     }
 }

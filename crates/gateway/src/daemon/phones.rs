@@ -4,14 +4,35 @@
 //! list): each lives in a slot whose index its calls keep, so a phone removed or changed while
 //! it has calls stays (retired: no new calls, no registration) until the last of them ends.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use happ_sip::endpoint::AccountId;
+use happ_sip::endpoint::{AccountConfig, AccountId, RegistrationState};
+use happ_sip::message::Uri;
 use happ_sip::sdp::Codec;
+use tracing::{info, warn};
 
-use crate::config::{Handler, PhoneConfig, TelephonyUrl};
+use super::core::Core;
+use crate::config::{Config, Handler, PhoneConfig, TelephonyUrl};
 use crate::dns::Target;
+use crate::metrics::StateLabels;
+use crate::pii::Masked;
+use crate::platform::Catalog;
+
+/// Longest spread of the first registrations at start-up.
+const START_SPREAD: Duration = Duration::from_secs(10);
+
+/// What [`Core::apply_phones`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PhoneChanges {
+    /// Phones new to the gateway.
+    pub added: usize,
+    /// Phones whose configuration changed.
+    pub changed: usize,
+    /// Phones no longer served.
+    pub removed: usize,
+}
 
 /// A phone at run time.
 pub struct Phone {
@@ -181,6 +202,242 @@ impl std::ops::Index<usize> for Phones {
 impl std::ops::IndexMut<usize> for Phones {
     fn index_mut(&mut self, index: usize) -> &mut Phone {
         self.get_mut(index).expect("the slot of a phone just looked up, or with a call, is not empty")
+    }
+}
+
+/// The phones served, their registration, and how they change at run time.
+impl Core {
+    /// Adds every resolved phone's account to the endpoint: registration starts for those
+    /// that register, spread over up to [`START_SPREAD`] (1 ms per phone) so that thousands of
+    /// phones do not send their REGISTERs in one burst. The others wait for
+    /// [`resolved`](Self::resolved).
+    pub fn start(&mut self, now: Instant) {
+        let spread = START_SPREAD.min(Duration::from_millis(self.phones.len() as u64));
+        let indices: Vec<usize> = self.phones.iter().map(|(i, _)| i).collect();
+        for index in indices {
+            let Some(phone) = self.phones.get(index) else { continue };
+            if phone.targets.is_empty() {
+                warn!(phone = %Masked(&phone.config.phone_number), error = ?phone.resolve_error, "phone not started yet: its telephonyUrl did not resolve");
+            } else {
+                let delay = spread.mul_f64((self.random() >> 11) as f64 / (1u64 << 53) as f64);
+                self.start_phone(now, index, delay);
+            }
+        }
+    }
+
+    fn start_phone(&mut self, now: Instant, index: usize, delay: Duration) {
+        let keepalive = (self.config.sip.keepalive_secs > 0).then(|| Duration::from_secs(self.config.sip.keepalive_secs));
+        let expires = self.config.sip.registration_expires;
+        let Some(phone) = self.phones.get(index) else { return };
+        let Some(target) = phone.targets.first() else { return };
+        let aor = Uri::sip(Some(&phone.config.sip_login), phone.url.host.clone(), phone.url.port);
+        let account = AccountConfig {
+            aor,
+            display_name: phone.config.display_name.clone(),
+            proxy: target.addr,
+            transport: target.transport.clone(),
+            username: phone.config.sip_login.clone(),
+            password: phone.config.password.expose().to_owned(),
+            register: phone.config.register,
+            expires,
+            keepalive: keepalive.filter(|_| phone.config.register),
+            contact_user: phone.config.sip_login.clone(),
+        };
+        info!(phone = %Masked(&phone.config.phone_number), registrar = %target.addr, transport = %target.transport, register = phone.config.register, "phone started");
+        let id = self.endpoint.add_account_after(now, account, delay);
+        self.phones.set_account(index, Some(id));
+        self.recount(index);
+    }
+
+    /// The phones whose telephonyUrl has not resolved yet, to look up again.
+    pub fn unresolved(&self) -> Vec<(usize, TelephonyUrl)> {
+        self.phones.live().filter(|(_, p)| p.account.is_none()).map(|(i, p)| (i, p.url.clone())).collect()
+    }
+
+    /// The outcome of looking phone `index` up again: started when it resolved.
+    pub fn resolved(&mut self, now: Instant, index: usize, url: &TelephonyUrl, result: Result<Vec<Target>, String>) {
+        let Some(phone) = self.phones.get_mut(index) else { return };
+        // The slot may have been given to another phone while the lookup ran.
+        if phone.account.is_some() || phone.retired || phone.url != *url {
+            return;
+        }
+        match result {
+            Ok(targets) if !targets.is_empty() => {
+                self.allowed.extend(targets.iter().map(|t| t.addr.ip()));
+                phone.targets = targets;
+                phone.resolve_error = None;
+                self.start_phone(now, index, Duration::ZERO);
+            }
+            Ok(_) => phone.resolve_error = Some("no address".into()),
+            Err(e) => {
+                warn!(phone = %Masked(&phone.config.phone_number), error = %e, "telephonyUrl still does not resolve");
+                phone.resolve_error = Some(e);
+            }
+        }
+    }
+
+    /// Serves `configs` from now on (a reloaded configuration, or the Happ platform's phones):
+    /// new phones are set up (and looked up in DNS by the driver: see [`unresolved`](Self::unresolved)),
+    /// removed ones unregister, phones whose SIP identity or registrar changed register anew, and
+    /// other changes (assistant, handler, codec, limits) apply to the next calls. Calls in
+    /// progress keep the phone they started with. A phone that cannot be set up (an unreadable
+    /// `play:` file) changes nothing at all.
+    pub fn apply_phones(&mut self, now: Instant, configs: Vec<PhoneConfig>) -> Result<PhoneChanges, String> {
+        enum Plan {
+            Keep,
+            Update(usize, PhoneConfig),
+            Replace(usize, Phone),
+            Add(Phone),
+        }
+        let mut plans = Vec::new();
+        let mut seen = HashSet::new();
+        for config in configs {
+            if !seen.insert(config.phone_number.clone()) {
+                return Err(format!("phone {} is listed twice", Masked(&config.phone_number)));
+            }
+            let number = config.phone_number.clone();
+            let plan = match self.phones.by_number(&config.phone_number) {
+                Some(i) if self.phones[i].config == config => Plan::Keep,
+                Some(i) if self.phones[i].needs_new_account(&config) => Plan::Replace(i, Phone::new(config)?),
+                Some(i) => {
+                    Phone::new(config.clone())?;
+                    Plan::Update(i, config)
+                }
+                None => Plan::Add(Phone::new(config).map_err(|e| format!("phone {}: {e}", Masked(&number)))?),
+            };
+            plans.push(plan);
+        }
+        let mut changes = PhoneChanges::default();
+        let gone: Vec<usize> = self.phones.live().filter(|(_, p)| !seen.contains(&p.config.phone_number)).map(|(i, _)| i).collect();
+        for index in gone {
+            info!(phone = %Masked(&self.phones[index].config.phone_number), "phone removed");
+            self.retire(now, index);
+            changes.removed += 1;
+        }
+        for plan in plans {
+            match plan {
+                Plan::Keep => {}
+                Plan::Update(index, config) => {
+                    info!(phone = %Masked(&config.phone_number), assistant = ?config.assistant_id, handler = %config.handler, "phone changed; next calls use the change");
+                    self.phones[index].update(config)?;
+                    changes.changed += 1;
+                }
+                Plan::Replace(index, phone) => {
+                    info!(phone = %Masked(&phone.config.phone_number), "phone's SIP account changed; registering anew");
+                    self.retire(now, index);
+                    self.add_phone(phone);
+                    changes.changed += 1;
+                }
+                Plan::Add(phone) => {
+                    info!(phone = %Masked(&phone.config.phone_number), "phone added");
+                    self.add_phone(phone);
+                    changes.added += 1;
+                }
+            }
+        }
+        self.allowed = self.phones.iter().flat_map(|(_, p)| p.targets.iter().map(|t| t.addr.ip())).collect();
+        Ok(changes)
+    }
+
+    /// Takes a reloaded configuration: its phones (see [`apply_phones`](Self::apply_phones)) and
+    /// assistants. The other sections (addresses, ports, limits) need a restart; what differs
+    /// there is returned, for the log.
+    pub fn reload(&mut self, now: Instant, config: Config) -> Result<(PhoneChanges, Vec<&'static str>), String> {
+        self.local_phones = config.phones.clone();
+        let changes = self.apply_phones(now, self.merged_phones())?;
+        let old = &self.config;
+        let ignored: Vec<&'static str> = [
+            ("sip", old.sip != config.sip),
+            ("rtp", old.rtp != config.rtp),
+            ("control", old.control != config.control),
+            ("calls", old.calls != config.calls),
+            ("log", old.log != config.log),
+            ("happ", old.happ != config.happ),
+            ("speech", old.speech != config.speech),
+        ]
+        .into_iter()
+        .filter_map(|(name, changed)| changed.then_some(name))
+        .collect();
+        let phones = config.phones.clone();
+        self.config.phones = phones;
+        self.config.assistants = config.assistants;
+        Ok((changes, ignored))
+    }
+
+    /// Takes the platform's catalog: its phones are served (with the file's), its assistants
+    /// answer them.
+    pub fn set_platform(&mut self, now: Instant, catalog: Catalog) -> Result<PhoneChanges, String> {
+        let previous = self.platform.replace(catalog);
+        match self.apply_phones(now, self.merged_phones()) {
+            Ok(changes) => Ok(changes),
+            Err(e) => {
+                self.platform = previous;
+                Err(e)
+            }
+        }
+    }
+
+    /// The platform's phones, then the file's (a number in both is the file's).
+    fn merged_phones(&self) -> Vec<PhoneConfig> {
+        crate::platform::merge_phones(self.platform.as_ref().map_or(&[], |c| &c.phones), &self.local_phones)
+    }
+
+    /// A new phone, counted as unresolved until the driver has looked it up.
+    fn add_phone(&mut self, phone: Phone) {
+        let index = self.phones.insert(phone);
+        self.metrics.registrations.get_or_create(&StateLabels { state: "unresolved".into() }).inc();
+        self.recount(index);
+    }
+
+    /// Takes phone `index` out of service: no new calls, its account unregistered and removed;
+    /// its slot is freed when its last call ends.
+    fn retire(&mut self, now: Instant, index: usize) {
+        let Some(phone) = self.phones.get_mut(index) else { return };
+        phone.retired = true;
+        let account = phone.account;
+        if let Some(account) = account {
+            let _ = self.endpoint.remove_account(now, account);
+        }
+        self.phones.set_account(index, None);
+        self.recount(index);
+        if self.phones.get(index).is_some_and(|p| p.active == 0) {
+            self.retire_done(index);
+        }
+    }
+
+    /// Frees the slot of a retired phone whose calls are over.
+    pub(super) fn retire_done(&mut self, index: usize) {
+        if self.phones.remove(index).is_some() {
+            self.metrics.registrations.get_or_create(&StateLabels { state: "retired".into() }).dec();
+        }
+    }
+
+    /// Moves phone `index` in the `phones` gauge from the state it was counted in to its
+    /// current one: O(1) per registration event, whatever the number of phones.
+    pub(super) fn recount(&mut self, index: usize) {
+        let Some(phone) = self.phones.get(index) else { return };
+        let now = if phone.retired { "retired" } else { self.phone_state(phone).0 };
+        let Some(phone) = self.phones.get_mut(index) else { return };
+        let before = std::mem::replace(&mut phone.counted, now);
+        if before != now {
+            self.metrics.registrations.get_or_create(&StateLabels { state: before.into() }).dec();
+            self.metrics.registrations.get_or_create(&StateLabels { state: now.into() }).inc();
+        }
+    }
+
+    pub(super) fn phone_state<'a>(&'a self, phone: &Phone) -> (&'static str, Option<&'a RegistrationState>) {
+        let Some(account) = phone.account else { return ("unresolved", None) };
+        if !phone.config.register {
+            return ("trunk", None);
+        }
+        let state = self.endpoint.registration(account);
+        let name = match state {
+            Some(RegistrationState::Registered { .. }) => "registered",
+            Some(RegistrationState::Failed { .. }) => "failed",
+            Some(RegistrationState::Unregistered) => "unregistered",
+            _ => "registering",
+        };
+        (name, state)
     }
 }
 
