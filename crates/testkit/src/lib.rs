@@ -1,5 +1,6 @@
-//! Test support: pcap files (to feed SIPp and to check captures), the fixture captures, and the
-//! real peers of the tests (Kamailio, SIPp, a DNS server).
+//! Test support: pcap files (to feed SIPp and to check captures), the fixture captures, the real
+//! peers of the tests (Kamailio, SIPp, a DNS server), and a scripted OpenAI-compatible provider
+//! server for tests of the call bridge.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -8,6 +9,7 @@ pub mod dns;
 pub mod kamailio;
 pub mod pcap;
 pub mod ports;
+pub mod providers;
 pub mod sipp;
 
 use std::path::PathBuf;
