@@ -15,8 +15,10 @@
 //! compares against the recent maximum with a fixed 6 dB), with the gain learned per call:
 //!
 //! - while frames are echo-like, the gain follows a high quantile of their heard-minus-sent
-//!   differences (the caller is silent most of the time the assistant speaks); frames judged to
-//!   be the caller do not move it, so double talk cannot teach the guard to ignore the caller;
+//!   differences (the caller is silent most of the time the assistant speaks), coming down
+//!   faster the farther below it they are (a line without echo is learned in under a second);
+//!   frames judged to be the caller do not move it, so double talk cannot teach the guard to
+//!   ignore the caller;
 //! - an echo louder than the assumed gain allows (a speakerphone without echo cancelling) makes
 //!   a barge-in that no words confirm: the conversation resumes playback and calls
 //!   [`EchoGuard::learn_false_interruption`], which raises the gain to what those frames
@@ -42,9 +44,13 @@ pub struct EchoGuard {
     gain_db: f32,
     /// Frames updated the gain with.
     learned: u32,
+    /// Frames heard in a row while something was sent.
+    sending: u32,
     /// The largest heard-minus-sent difference of the frames judged to be the caller, over the
     /// last [`EchoGuard::TAIL_FRAMES`] frames: what an echo that caused a false barge-in measured.
     loud: [f32; EchoGuard::TAIL_FRAMES],
+    /// dB levels of the echo-like frames heard over the tail (`f32::MIN` for the others).
+    heard: [f32; EchoGuard::TAIL_FRAMES],
     loud_head: usize,
 }
 
@@ -55,7 +61,9 @@ impl Default for EchoGuard {
             head: 0,
             gain_db: Self::INITIAL_GAIN_DB,
             learned: 0,
+            sending: 0,
             loud: [f32::MIN; Self::TAIL_FRAMES],
+            heard: [f32::MIN; Self::TAIL_FRAMES],
             loud_head: 0,
         }
     }
@@ -95,19 +103,31 @@ impl EchoGuard {
     pub fn on_heard(&mut self, power: f32) -> bool {
         let reference = self.reference_db();
         if reference <= Self::SILENT_DB {
+            self.sending = 0;
             // Nothing sent lately: the record of loud frames stays as it was for
             // `learn_false_interruption` (playback is paused while a barge-in is reviewed).
             return false;
         }
         self.loud_head = (self.loud_head + 1) % Self::TAIL_FRAMES;
         self.loud[self.loud_head] = f32::MIN;
+        self.heard[self.loud_head] = f32::MIN;
+        self.sending = self.sending.saturating_add(1);
         let heard = db(power);
         let difference = heard - reference;
         let echo_like = difference <= self.gain_db + Self::MARGIN_DB;
+        // The echo path's gain is measured window against window: the loudest echo-like frame
+        // heard over the tail against the loudest frame sent. Frame against frame would see the
+        // quiet echo of the gaps between words and learn an echo far weaker than the words'.
+        self.heard[self.loud_head] = if echo_like { heard } else { f32::MIN };
         if echo_like {
-            // Stochastic quantile tracking: up by q·step above, down by (1-q)·step below.
-            if difference > self.gain_db {
+            let estimate = self.heard.iter().copied().fold(f32::MIN, f32::max) - reference;
+            if estimate > self.gain_db {
                 self.gain_db += Self::STEP_DB * Self::QUANTILE;
+            } else if self.sending >= Self::TAIL_FRAMES as u32 {
+                // Far below, with audio sent for longer than any echo takes to come back (a line
+                // with little or no echo): come down fast, since a guard that assumes a loud echo
+                // keeps a quiet caller from barging in.
+                self.gain_db -= (Self::STEP_DB * (1.0 - Self::QUANTILE)).max((self.gain_db - estimate) * 0.05);
             } else {
                 self.gain_db -= Self::STEP_DB * (1.0 - Self::QUANTILE);
             }
@@ -169,6 +189,19 @@ mod tests {
             assert!(!g.on_heard(0.01 + 0.0006));
         }
         assert_eq!(g.gain_db(), learned);
+    }
+
+    #[test]
+    fn a_line_without_echo_is_learned_quickly() {
+        let mut g = EchoGuard::default();
+        for _ in 0..50 {
+            g.on_sent(0.06);
+            g.on_heard(1e-9);
+        }
+        assert!(g.gain_db() < -40.0, "{}", g.gain_db());
+        // A quiet caller (26 dB below what is sent) then counts as the caller.
+        g.on_sent(0.06);
+        assert!(!g.on_heard(0.00015));
     }
 
     #[test]

@@ -316,8 +316,14 @@ impl CallDriver {
             return;
         };
         self.stt_format = format;
-        let options =
-            SttOptions { language: Some(self.assistant.config.language.clone()).filter(|l| !l.is_empty()), keywords: self.assistant.keywords.clone() };
+        // The local recogniser's vocabulary is built from whole phrases; cloud ones boost a few
+        // terms.
+        let keywords = if engine.name() == "pocketsphinx" {
+            self.assistant.keywords.iter().chain(&self.assistant.phrases).cloned().collect()
+        } else {
+            self.assistant.keywords.clone()
+        };
+        let options = SttOptions { language: Some(self.assistant.config.language.clone()).filter(|l| !l.is_empty()), keywords };
         match engine.start(format, &options) {
             Ok(session) => self.stt = Some(session),
             Err(e) => {

@@ -183,7 +183,7 @@ mod tests {
 
     fn leg(note: &MediaNote) -> u64 {
         match note {
-            MediaNote::Hangup { leg, .. } | MediaNote::Done { leg, .. } => leg.0,
+            MediaNote::Hangup { leg, .. } | MediaNote::Call { leg, .. } | MediaNote::Done { leg, .. } => leg.0,
         }
     }
 

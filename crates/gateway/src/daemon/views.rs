@@ -145,6 +145,8 @@ mod tests {
             reason: None,
             chat: None,
             span: tracing::Span::none(),
+            assistant: None,
+            transcript: Vec::new(),
         }
     }
 

@@ -106,6 +106,8 @@ pub struct Setup {
     pub happ: Option<(String, String, u64)>,
     /// `happ.outbox` (default: in the gateway's directory).
     pub happ_outbox: Option<PathBuf>,
+    /// More configuration, appended as is (`[[assistants]]`, `[speech]`).
+    pub extra: String,
 }
 
 impl Setup {
@@ -124,6 +126,7 @@ impl Setup {
             session_timer: (1800, 90),
             happ: None,
             happ_outbox: None,
+            extra: String::new(),
         }
     }
 }
@@ -334,6 +337,8 @@ fn config_text(setup: &Setup, sip_port: u16, control_port: u16, rtp: u16, inline
             let _ = writeln!(t, "assistantId = \"{a}\"");
         }
     }
+    t.push('\n');
+    t.push_str(&setup.extra);
     t
 }
 
@@ -360,7 +365,10 @@ pub fn speech(ms: usize) -> Vec<i16> {
 pub struct RtpPeer {
     socket: Arc<UdpSocket>,
     stop: Arc<AtomicBool>,
-    receiver: Option<thread::JoinHandle<Vec<Vec<u8>>>>,
+    receiver: Option<thread::JoinHandle<()>>,
+    got: Arc<std::sync::Mutex<Vec<(Instant, Vec<u8>)>>>,
+    seq: std::sync::atomic::AtomicU16,
+    started: Instant,
 }
 
 /// One received RTP packet: its payload type and payload.
@@ -372,6 +380,18 @@ pub struct Received {
     pub seq: u16,
     /// Payload.
     pub payload: Vec<u8>,
+    /// When it arrived.
+    pub at: Instant,
+}
+
+impl Received {
+    /// The payload decoded with `law`, and its level in dBFS (-100 for digital silence).
+    pub fn level_db(&self, law: Law) -> f64 {
+        let mut pcm = vec![0i16; self.payload.len()];
+        law.decode(&self.payload, &mut pcm);
+        let power = pcm.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / pcm.len().max(1) as f64;
+        10.0 * (power / 32768f64.powi(2)).max(1e-10).log10()
+    }
 }
 
 impl RtpPeer {
@@ -380,18 +400,17 @@ impl RtpPeer {
         let socket = Arc::new(UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind RTP"));
         socket.set_read_timeout(Some(Duration::from_millis(50))).expect("timeout");
         let stop = Arc::new(AtomicBool::new(false));
-        let (s, st) = (socket.clone(), stop.clone());
+        let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (s, st, g) = (socket.clone(), stop.clone(), got.clone());
         let receiver = thread::spawn(move || {
-            let mut got = Vec::new();
             let mut buf = [0u8; 2048];
             while !st.load(Ordering::Relaxed) {
                 if let Ok(n) = s.recv(&mut buf) {
-                    got.push(buf[..n].to_vec());
+                    g.lock().expect("not poisoned").push((Instant::now(), buf[..n].to_vec()));
                 }
             }
-            got
         });
-        RtpPeer { socket, stop, receiver: Some(receiver) }
+        RtpPeer { socket, stop, receiver: Some(receiver), got, seq: std::sync::atomic::AtomicU16::new(1000), started: Instant::now() }
     }
 
     /// Its port.
@@ -405,7 +424,8 @@ impl RtpPeer {
         let start = Instant::now();
         let mut buf = [0u8; HEADER_LEN + 160];
         for (i, frame) in pcm.chunks_exact(160).enumerate() {
-            let header = RtpHeader { marker: i == 0, payload_type: pt, seq: 1000 + i as u16, timestamp: 5000 + 160 * i as u32, ssrc: Ssrc(0x7E57) };
+            let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+            let header = RtpHeader { marker: i == 0, payload_type: pt, seq, timestamp: self.timestamp(), ssrc: Ssrc(0x7E57) };
             header.write(&mut buf).expect("header fits");
             law.encode(frame, &mut buf[HEADER_LEN..]);
             self.socket.send_to(&buf, to).expect("send RTP");
@@ -414,14 +434,56 @@ impl RtpPeer {
         }
     }
 
+    /// The RTP timestamp of now: the 8 kHz clock since the peer was bound.
+    fn timestamp(&self) -> u32 {
+        5000 + (self.started.elapsed().as_micros() * 8 / 1000) as u32
+    }
+
+    /// Sends `digits` as RFC 4733 events (payload type `pt`): each 100 ms, three packets and
+    /// three end packets, 100 ms apart.
+    pub fn send_dtmf(&self, to: SocketAddr, pt: u8, digits: &str) {
+        let mut buf = [0u8; HEADER_LEN + 4];
+        for c in digits.chars() {
+            let code = happ_media::dtmf::Digit::from_char(c).expect("a keypad key").0;
+            let ts = self.timestamp();
+            for i in 0..6u16 {
+                let end = i >= 3;
+                let duration = if end { 800u16 } else { 160 * (i + 1) };
+                let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+                RtpHeader { marker: i == 0, payload_type: pt, seq, timestamp: ts, ssrc: Ssrc(0x7E57) }.write(&mut buf).expect("header fits");
+                buf[HEADER_LEN] = code;
+                buf[HEADER_LEN + 1] = if end { 0x80 | 10 } else { 10 };
+                buf[HEADER_LEN + 2..].copy_from_slice(&duration.to_be_bytes());
+                self.socket.send_to(&buf, to).expect("send RTP");
+                thread::sleep(Duration::from_millis(20));
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Sends `ms` of silence, paced.
+    pub fn send_silence(&self, to: SocketAddr, law: Law, pt: u8, ms: usize) {
+        self.send(to, law, pt, &vec![0i16; ms * 8]);
+    }
+
     /// Stops collecting; the RTP packets received (RTCP left out).
     pub fn finish(mut self) -> Vec<Received> {
         self.stop.store(true, Ordering::Relaxed);
-        let datagrams = self.receiver.take().map(|h| h.join().expect("receiver")).unwrap_or_default();
+        if let Some(h) = self.receiver.take() {
+            h.join().expect("receiver");
+        }
+        self.received()
+    }
+
+    /// The RTP packets received so far (RTCP left out).
+    pub fn received(&self) -> Vec<Received> {
+        let datagrams = self.got.lock().expect("not poisoned").clone();
         datagrams
             .iter()
-            .filter(|d| !happ_media::rtp::is_rtcp(d))
-            .filter_map(|d| RtpPacket::parse(d).ok().map(|p| Received { payload_type: p.payload_type(), seq: p.seq(), payload: p.payload().to_vec() }))
+            .filter(|(_, d)| !happ_media::rtp::is_rtcp(d))
+            .filter_map(|(at, d)| {
+                RtpPacket::parse(d).ok().map(|p| Received { payload_type: p.payload_type(), seq: p.seq(), payload: p.payload().to_vec(), at: *at })
+            })
             .collect()
     }
 }
