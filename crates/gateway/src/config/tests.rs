@@ -121,3 +121,64 @@ fn play_files_are_checked_and_resolved_against_the_config_directory() {
     let err = Config::from_text(&path, &MINIMAL.replace("handler = \"echo\"", "handler = \"play:bad.wav\""), env).expect_err("bad wav");
     assert!(err.to_string().contains("bad.wav"), "{err}");
 }
+
+#[test]
+fn assistants_take_every_field_of_the_platforms_objects() {
+    // An assistant and its knowledge exactly as the platform's seed objects have them.
+    let text = r#"
+[[assistants]]
+id = "a1"
+name = "Support"
+promptText = "Help."
+firstMessage = "Hi."
+llmProvider = "local"
+llmModel = "knowledge"
+language = "en"
+companyId = "co1"
+createdAt = "2026-01-01T00:00:00Z"
+updatedAt = "2026-01-02T00:00:00Z"
+voice = "en-us"
+
+[[assistants.knowledge]]
+id = "k1"
+assistantId = "a1"
+type = "text"
+name = "Hours"
+description = "When we are open"
+resourceContent = "Open 9 to 6."
+
+[[assistants.knowledge]]
+id = "k2"
+type = "url"
+name = "Site"
+resourceContent = "https://example.com"
+
+[assistants.turns]
+waitForCaller = true
+minEndpointingMs = 700
+"#;
+    let c = Config::from_text(Path::new("a.toml"), text, env).expect("valid");
+    let a = &c.assistants[0];
+    assert_eq!((a.knowledge[0].kind.as_str(), a.knowledge[1].kind.as_str()), ("text", "url"));
+    assert_eq!(a.knowledge[0].description.as_deref(), Some("When we are open"));
+    assert_eq!((a.turns.wait_for_caller, a.turns.min_endpointing_ms), (Some(true), Some(700)));
+    assert_eq!(a.voice.as_deref(), Some("en-us"));
+
+    let bad = text.replace("type = \"url\"", "type = \"video\"");
+    let e = Config::from_text(Path::new("a.toml"), &bad, env).expect_err("refused").to_string();
+    assert!(e.contains("assistants[0].knowledge[1].type") && e.contains("video"), "{e}");
+    let bad = text.replace("minEndpointingMs = 700", "minEndpointingMs = 700\nmaxEndpointingMs = 100");
+    let e = Config::from_text(Path::new("a.toml"), &bad, env).expect_err("refused").to_string();
+    assert!(e.contains("maxEndpointingMs"), "{e}");
+    let bad = text.replace("waitForCaller", "waitForCallers");
+    assert!(Config::from_text(Path::new("a.toml"), &bad, env).is_err(), "unknown keys are refused");
+}
+
+#[test]
+fn speech_providers_are_one_or_a_list() {
+    let c = Config::from_text(Path::new("s.toml"), "[speech]\nstt = \"deepgram\"\ntts = [\"openai\", \"local\"]\nllm_fallback = \"local\"\n", env).expect("valid");
+    assert_eq!(c.speech.stt_chain(), ["deepgram"]);
+    assert_eq!(c.speech.tts_chain(), ["openai", "local"]);
+    assert_eq!(Config::from_text(Path::new("s.toml"), "", env).expect("valid").speech.tts_chain(), ["local"]);
+    assert!(Config::from_text(Path::new("s.toml"), "[speech]\ntts = []\n", env).is_err());
+}
