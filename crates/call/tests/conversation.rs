@@ -16,6 +16,13 @@ fn sim() -> Sim {
     Sim::new(config(), Providers::default())
 }
 
+/// Answers, lets the greeting play, and has the caller ask `question` (1.2 s of speech).
+fn greeted_then_asked(s: &mut Sim, question: &'static str) {
+    s.answer();
+    s.run_for(3 * S);
+    s.say(Duration::ZERO, 1200 * MS, question);
+}
+
 #[test]
 fn greeting_question_and_answer() {
     let mut s = sim();
@@ -48,9 +55,7 @@ fn barge_in_stops_the_audio_within_a_packet_and_nothing_of_it_is_heard_again() {
         30 * MS,
     ));
     s.llm_answers.push_back(Sim::answer_with(&[LlmStep::Text("Yes, on Sundays too."), LlmStep::Done], 30 * MS));
-    s.answer();
-    s.run_for(3 * S);
-    s.say(Duration::ZERO, 1200 * MS, "tell me about cakes");
+    greeted_then_asked(&mut s, "tell me about cakes");
     s.run_for(3 * S);
     assert!(s.speaking(), "the answer is playing");
     // The caller talks over it.
@@ -80,9 +85,7 @@ fn barge_in_stops_the_audio_within_a_packet_and_nothing_of_it_is_heard_again() {
 fn a_cough_is_a_false_interruption_and_playback_resumes_where_it_paused() {
     let mut s = sim();
     s.llm_answers.push_back(Sim::answer_with(&[LlmStep::Text("Our cakes are baked fresh every morning with local butter and flour."), LlmStep::Done], 30 * MS));
-    s.answer();
-    s.run_for(3 * S);
-    s.say(Duration::ZERO, 1200 * MS, "tell me about cakes");
+    greeted_then_asked(&mut s, "tell me about cakes");
     s.run_for(2500 * MS);
     // Voice long enough to pause, but no words.
     s.say(Duration::ZERO, 600 * MS, "");
@@ -102,9 +105,7 @@ fn a_cough_is_a_false_interruption_and_playback_resumes_where_it_paused() {
 fn backchannels_neither_interrupt_nor_become_turns() {
     let mut s = sim();
     s.llm_answers.push_back(Sim::answer_with(&[LlmStep::Text("Our cakes are baked fresh every morning with local butter and flour."), LlmStep::Done], 30 * MS));
-    s.answer();
-    s.run_for(3 * S);
-    s.say(Duration::ZERO, 1200 * MS, "tell me about cakes");
+    greeted_then_asked(&mut s, "tell me about cakes");
     s.run_for(2500 * MS);
     s.say(Duration::ZERO, 300 * MS, "uh-huh");
     s.run_for(6 * S);
@@ -146,9 +147,7 @@ fn the_caller_still_barges_in_over_a_line_echo() {
         30 * MS,
     ));
     s.llm_answers.push_back(Sim::answer_with(&[LlmStep::Text("Yes."), LlmStep::Done], 30 * MS));
-    s.answer();
-    s.run_for(3 * S);
-    s.say(Duration::ZERO, 1200 * MS, "tell me about cakes");
+    greeted_then_asked(&mut s, "tell me about cakes");
     s.run_for(3 * S);
     s.say(Duration::ZERO, 1500 * MS, "do you deliver");
     s.run_for(5 * S);
@@ -313,9 +312,7 @@ fn a_caller_who_waits_for_the_assistant_is_answered_first_by_the_caller() {
 fn hanging_up_mid_answer_keeps_what_was_heard() {
     let mut s = sim();
     s.llm_answers.push_back(Sim::answer_with(&[LlmStep::Text("Our cakes are baked fresh every morning with local butter and flour."), LlmStep::Done], 30 * MS));
-    s.answer();
-    s.run_for(3 * S);
-    s.say(Duration::ZERO, 1200 * MS, "tell me about cakes");
+    greeted_then_asked(&mut s, "tell me about cakes");
     s.run_for(3 * S);
     let now = s.now;
     s.bridge.handle_call_ended(now);

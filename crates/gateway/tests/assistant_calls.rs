@@ -13,13 +13,13 @@
 mod support;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use happ_media::Law;
 use happ_server::{HappServer, Seed, ServerConfig, ServerHandle};
 use happ_testkit::providers::{ChatStep, ProviderServer};
 use happ_testkit::sipp::{Sipp, SippHandle};
+use happ_testkit::tone::goertzel;
 use support::{Gateway, Phone, Received, RtpPeer, Setup, eventually, speech};
 
 const TRUNK: &str = "127.0.0.1:5999";
@@ -66,11 +66,6 @@ fn rtp_of(gw: &Gateway) -> SocketAddr {
 /// Received packets with voice.
 fn voiced(packets: &[Received]) -> Vec<&Received> {
     packets.iter().filter(|p| p.payload_type == 8 && p.level_db(Law::Alaw) > VOICE_DB).collect()
-}
-
-/// The call in progress (or ended) with its transcript.
-fn the_call(gw: &Gateway) -> serde_json::Value {
-    eventually("a call listed", Duration::from_secs(10), || gw.calls().into_iter().next())
 }
 
 fn roles_and_texts(call: &serde_json::Value) -> Vec<(String, String)> {
@@ -163,7 +158,7 @@ fn the_assistant_greets_answers_and_the_chat_holds_the_conversation_in_order() {
             ("assistant".to_owned(), "We open at nine. We close at six.".to_owned())
         ]
     );
-    assert!(got[4].0 == "system" && got[4].1.starts_with("Call ended after"), "{got:?}");
+    assert!(got[4].0 == "system" && got[4].1.starts_with("Call ended after") && got[4].1.contains("(PCMA)"), "{got:?}");
 }
 
 #[test]
@@ -199,7 +194,9 @@ fn a_caller_barging_in_stops_the_answer_at_once_and_nothing_of_it_is_heard_again
     let new: Vec<&Received> = packets.iter().filter(|p| p.at > barge_in && p.level_db(Law::Alaw) > VOICE_DB && tone(p, 1000.0) > tone(p, 440.0)).collect();
     // The old answer goes on for the barge-in delay (400 ms of voice) plus the jitter buffer,
     // then stops: at most 35 packets after the caller's first word.
-    assert!(old.len() <= 35, "{} packets of the old answer after the barge-in", old.len());
+    let log = gw.log();
+    let story: Vec<&str> = log.lines().filter(|l| l.contains("barge-in") || l.contains("said") || l.contains("conversation over")).collect();
+    assert!(old.len() <= 35, "{} packets of the old answer after the barge-in\n{}", old.len(), story.join("\n"));
     assert!(!new.is_empty(), "the new answer was heard");
     let first_new = new[0].at;
     assert!(old.iter().all(|p| p.at < first_new), "the old answer is never heard again");
@@ -305,17 +302,29 @@ fn the_maximum_duration_ends_the_call_with_a_goodbye() {
     assert!(server.speech_inputs().iter().any(|i| i.contains("time limit")), "{:?}", server.speech_inputs());
     let ended = eventually("ended", Duration::from_secs(5), || gw.calls().into_iter().find(|c| c["state"] == "ended"));
     assert!(ended["reason"].as_str().is_some_and(|r| r.contains("maximum")), "{ended}");
-    thread::sleep(Duration::from_millis(10));
 }
 
-fn goertzel(pcm: &[i16], freq: f64) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * freq / 8_000.0;
-    let coeff = 2.0 * w.cos();
-    let (mut s1, mut s2) = (0.0, 0.0);
-    for &x in pcm {
-        let s = f64::from(x) + coeff * s1 - s2;
-        s2 = s1;
-        s1 = s;
-    }
-    s1 * s1 + s2 * s2 - coeff * s1 * s2
+#[test]
+fn an_outbound_call_with_an_assistant_starts_the_conversation_on_answer() {
+    let server = ProviderServer::start();
+    let uas = Sipp::scenario("uas_answer.xml").spawn().unwrap_or_else(|e| panic!("{e}"));
+    // The phone itself plays no assistant: the request names one.
+    let phone = Phone { assistant_id: None, ..Phone::trunk(NUMBER, uas.local_addr()) };
+    let setup = Setup { phones: vec![phone], ..setup(&server, "", "") };
+    let gw = Gateway::start(&setup);
+    let (status, refused) = gw.post("/calls", &serde_json::json!({"to": "4930999", "phone": NUMBER, "assistant": "nobody"}));
+    assert_eq!(status, 404, "{refused}");
+    let (status, call) = gw.post("/calls", &serde_json::json!({"to": "4930999", "phone": NUMBER, "assistant": "bakery"}));
+    assert_eq!(status, 201, "{call}\n{}", gw.log());
+    assert_eq!(call["assistant"], "bakery");
+    let id = call["id"].as_str().expect("id").to_owned();
+    let greeted = eventually("the greeting heard on the outbound call", Duration::from_secs(15), || {
+        let (_, c) = gw.get(&format!("/calls/{id}"));
+        (roles_and_texts(&c).first().is_some_and(|(r, t)| r == "assistant" && t == "Hello, this is the bakery.")).then_some(c)
+    });
+    assert_eq!(greeted["state"], "answered", "{greeted}");
+    assert_eq!(server.speech_inputs().first().map(String::as_str), Some("Hello, this is the bakery."));
+    assert_eq!(gw.delete(&format!("/calls/{id}")), 204);
+    let out = uas.wait().unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.succeeded(), "{}\n{}", out.report(), gw.log());
 }

@@ -11,6 +11,7 @@ pub mod pcap;
 pub mod ports;
 pub mod providers;
 pub mod sipp;
+pub mod tone;
 
 use std::path::PathBuf;
 

@@ -460,7 +460,7 @@ impl Conversation {
         }
         let content = match result {
             Ok(content) => content,
-            Err(error) => format!("{{\"error\": {}}}", json_string(&error)),
+            Err(error) => serde_json::json!({ "error": error }).to_string(),
         };
         reply.awaiting_tools -= 1;
         let entry = Entry::ToolResult { call_id: call_id.to_owned(), content };
@@ -961,22 +961,5 @@ fn split_fixed(text: &str) -> Vec<String> {
     let mut splitter = text::SentenceSplitter::default();
     let mut out = splitter.push(text);
     out.extend(splitter.finish());
-    out
-}
-
-/// `s` as a JSON string literal.
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
     out
 }

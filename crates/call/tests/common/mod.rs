@@ -17,6 +17,7 @@ use happ_media::dtmf::Digit;
 use happ_media::session::{MediaSession, PacketKind, SessionConfig};
 use happ_media::units::Ssrc;
 use happ_media::vad::VadConfig;
+use happ_testkit::tone::goertzel;
 
 pub const MS: Duration = Duration::from_millis(1);
 
@@ -338,7 +339,7 @@ impl Sim {
         }
         self.freqs
             .iter()
-            .map(|&(id, f)| (id, goertzel(pcm, f)))
+            .map(|&(id, f)| (id, goertzel(pcm, f) / pcm.len() as f64))
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .filter(|(_, p)| *p > 0.3 * power * pcm.len() as f64 / 2.0)
             .map(|(id, _)| id)
@@ -386,16 +387,4 @@ impl Sim {
 
 pub fn tone(freq: f64, secs: f64) -> Vec<i16> {
     (0..(secs * 8_000.0) as usize).map(|i| (6_000.0 * (2.0 * std::f64::consts::PI * freq * i as f64 / 8_000.0).sin()) as i16).collect()
-}
-
-fn goertzel(pcm: &[i16], freq: f64) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * freq / 8_000.0;
-    let coeff = 2.0 * w.cos();
-    let (mut s1, mut s2) = (0.0, 0.0);
-    for &x in pcm {
-        let s = f64::from(x) + coeff * s1 - s2;
-        s2 = s1;
-        s1 = s;
-    }
-    (s1 * s1 + s2 * s2 - coeff * s1 * s2) / pcm.len() as f64
 }

@@ -80,6 +80,8 @@ pub struct CallDriver {
     push_rate: u32,
     notes: VecDeque<CallNote>,
     ended: bool,
+    /// Playback was paused for a barge-in at the last look (for the log).
+    paused: bool,
 }
 
 impl CallDriver {
@@ -136,6 +138,7 @@ impl CallDriver {
             push_rate,
             notes: VecDeque::new(),
             ended: false,
+            paused: false,
         })
     }
 
@@ -189,6 +192,20 @@ impl CallDriver {
         self.bridge.handle_call_ended(now);
         self.after(now);
         self.ended = true;
+        let (conversation, media) = (self.bridge.conversation().stats(), self.bridge.stats());
+        info!(
+            turns = conversation.turns,
+            interruptions = conversation.interruptions,
+            false_interruptions = conversation.false_interruptions,
+            backchannels = conversation.backchannels,
+            echoes = conversation.echoes,
+            fallbacks = conversation.fallbacks,
+            apologies = conversation.apologies,
+            voiced_frames = media.voiced,
+            echo_frames = media.echo,
+            echo_gain_db = self.bridge.echo_gain_db(),
+            "conversation over"
+        );
         if let Some(mut stt) = self.stt.take() {
             stt.cancel();
         }
@@ -237,6 +254,11 @@ impl CallDriver {
                 continue;
             }
             self.act(now, action);
+        }
+        let paused = self.bridge.media().paused();
+        if paused != self.paused {
+            self.paused = paused;
+            debug!(paused, echo_gain_db = self.bridge.echo_gain_db(), "playback {} for a barge-in", if paused { "paused" } else { "resumed" });
         }
     }
 

@@ -176,7 +176,8 @@ minEndpointingMs = 700
 
 #[test]
 fn speech_providers_are_one_or_a_list() {
-    let c = Config::from_text(Path::new("s.toml"), "[speech]\nstt = \"deepgram\"\ntts = [\"openai\", \"local\"]\nllm_fallback = \"local\"\n", env).expect("valid");
+    let c =
+        Config::from_text(Path::new("s.toml"), "[speech]\nstt = \"deepgram\"\ntts = [\"openai\", \"local\"]\nllm_fallback = \"local\"\n", env).expect("valid");
     assert_eq!(c.speech.stt_chain(), ["deepgram"]);
     assert_eq!(c.speech.tts_chain(), ["openai", "local"]);
     assert_eq!(Config::from_text(Path::new("s.toml"), "", env).expect("valid").speech.tts_chain(), ["local"]);

@@ -409,9 +409,10 @@ impl Core {
                 self.retire_done(call.phone);
             }
         }
+        let codec = call.negotiated.as_ref().map(|n| format!(" ({})", n.codec.name())).unwrap_or_default();
         let closing_note = call.answered.map(|answered| {
             let secs = wall.duration_since(answered).unwrap_or_default().as_secs();
-            format!("Call ended after {secs} s: {reason}.")
+            format!("Call ended after {secs} s{codec}: {reason}.")
         });
         if call.media.is_some() || call.assistant.is_some() && call.answered.is_some() {
             // The media task reports the last words said before it stops: the closing note

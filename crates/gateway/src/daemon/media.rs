@@ -38,7 +38,7 @@ pub enum Media {
     /// A session and a handler that feeds and consumes its audio.
     Plain {
         /// The session.
-        session: MediaSession,
+        session: Box<MediaSession>,
         /// The handler.
         handler: Handler,
     },
@@ -90,7 +90,7 @@ pub fn spawn(start: MediaStart, notes: mpsc::Sender<MediaNote>) {
     let sockets = Sockets { leg, rtp, rtcp, remote_rtp: setup.remote_rtp, remote_rtcp: setup.remote_rtcp, latched: false, rtcp_latched: false };
     match setup.media {
         Media::Plain { session, handler } => {
-            tokio::spawn(tracing::Instrument::instrument(run(leg, sockets, session, handler, commands, notes), span));
+            tokio::spawn(tracing::Instrument::instrument(run(leg, sockets, *session, handler, commands, notes), span));
         }
         Media::Assistant { driver, answered } => {
             tokio::spawn(tracing::Instrument::instrument(super::assistant_media::run(leg, sockets, driver, answered, commands, notes), span));

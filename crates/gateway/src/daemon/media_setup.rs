@@ -142,7 +142,7 @@ impl Core {
                     }
                 };
                 session.set_direction(direction_of(n.direction));
-                Media::Plain { session, handler }
+                Media::Plain { session: Box::new(session), handler }
             }
         };
         let (tx, commands) = channels::commands();

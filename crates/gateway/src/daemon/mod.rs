@@ -16,7 +16,7 @@ mod call;
 mod channels;
 pub mod core;
 pub mod media;
-mod media_setup;
+pub(crate) mod media_setup;
 pub mod mirror;
 pub mod phones;
 mod tcp;

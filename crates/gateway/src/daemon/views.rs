@@ -176,6 +176,7 @@ mod tests {
             keys,
             [
                 "answeredAt",
+                "assistant",
                 "codec",
                 "direction",
                 "endedAt",
@@ -188,7 +189,8 @@ mod tests {
                 "sipCallId",
                 "startedAt",
                 "state",
-                "status"
+                "status",
+                "transcript"
             ]
         );
     }

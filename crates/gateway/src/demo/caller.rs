@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use happ_media::Law;
 use happ_media::rtp::RtpPacket;
 use happ_media::session::{MediaSession, PacketKind, SessionConfig};
-use happ_media::units::{NtpTime, Ssrc};
 use happ_sip::endpoint::{AccountConfig, Ender, Endpoint, EndpointConfig, Event, OutboundCall};
 use happ_sip::message::{Host, Transport, Uri};
 use happ_sip::sdp::{self, Codec, LocalMedia, SessionDescription};
@@ -211,26 +210,12 @@ pub async fn call(setup: Setup, progress: mpsc::UnboundedSender<Progress>) -> Re
                             return Err(e);
                         }
                     };
-                    let law = match negotiated.codec {
-                        Codec::Pcmu => Law::Ulaw,
-                        Codec::Pcma => Law::Alaw,
-                    };
+                    // The gateway's own media settings for what was negotiated, under the caller's name.
                     let config = SessionConfig {
-                        law,
-                        payload_type: Some(negotiated.payload_type),
-                        telephone_event: negotiated.telephone_event,
-                        ptime: negotiated.ptime,
-                        pull_rate: 8_000,
-                        push_rate: 8_000,
-                        ssrc: Ssrc(seed as u32),
-                        first_seq: (seed >> 32) as u16,
-                        first_ts: (seed >> 16) as u32,
                         cname: format!("demo-caller@{}", rtp_local.ip()),
-                        inactivity: None,
-                        wallclock: NtpTime::from_unix(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default()),
-                        ..SessionConfig::default()
+                        ..crate::daemon::media_setup::session_config(&negotiated, seed, rtp_local.ip(), 0, std::time::SystemTime::now())
                     };
-                    let first_ts = config.first_ts;
+                    let (first_ts, law) = (config.first_ts, config.law);
                     let session = MediaSession::new(config, now).map_err(|e| format!("cannot start the caller's media: {e}"))?;
                     let sip_call_id = endpoint.leg_call_id(leg).unwrap_or_default().to_owned();
                     let _ = progress.send(Progress::Answered { sip_call_id, codec: negotiated.codec.name() });

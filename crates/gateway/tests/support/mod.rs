@@ -361,13 +361,17 @@ pub fn speech(ms: usize) -> Vec<i16> {
     pcm
 }
 
+/// Datagrams received, with their arrival times.
+type Datagrams = Arc<std::sync::Mutex<Vec<(Instant, Vec<u8>)>>>;
+
 /// An RTP endpoint of the test: sends audio paced at 20 ms and collects what comes back.
 pub struct RtpPeer {
     socket: Arc<UdpSocket>,
     stop: Arc<AtomicBool>,
     receiver: Option<thread::JoinHandle<()>>,
-    got: Arc<std::sync::Mutex<Vec<(Instant, Vec<u8>)>>>,
+    got: Datagrams,
     seq: std::sync::atomic::AtomicU16,
+    /// When the peer was bound: the origin of its RTP clock.
     started: Instant,
 }
 
@@ -422,10 +426,14 @@ impl RtpPeer {
     /// time.
     pub fn send(&self, to: SocketAddr, law: Law, pt: u8, pcm: &[i16]) {
         let start = Instant::now();
+        // A talkspurt, as a phone sends it: its first timestamp is the RTP clock of now, the
+        // next ones 160 apart.
+        let first = self.timestamp();
         let mut buf = [0u8; HEADER_LEN + 160];
         for (i, frame) in pcm.chunks_exact(160).enumerate() {
             let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-            let header = RtpHeader { marker: i == 0, payload_type: pt, seq, timestamp: self.timestamp(), ssrc: Ssrc(0x7E57) };
+            let timestamp = first.wrapping_add(160 * i as u32);
+            let header = RtpHeader { marker: i == 0, payload_type: pt, seq, timestamp, ssrc: Ssrc(0x7E57) };
             header.write(&mut buf).expect("header fits");
             law.encode(frame, &mut buf[HEADER_LEN..]);
             self.socket.send_to(&buf, to).expect("send RTP");
@@ -434,9 +442,10 @@ impl RtpPeer {
         }
     }
 
-    /// The RTP timestamp of now: the 8 kHz clock since the peer was bound.
+    /// The RTP clock of now (8 kHz since the peer was bound), on a 20 ms boundary.
     fn timestamp(&self) -> u32 {
-        5000 + (self.started.elapsed().as_micros() * 8 / 1000) as u32
+        let ms = self.started.elapsed().as_millis() as u32;
+        5000 + ms / 20 * 160
     }
 
     /// Sends `digits` as RFC 4733 events (payload type `pt`): each 100 ms, three packets and
