@@ -287,7 +287,8 @@ fn silence_gets_a_reprompt_then_a_goodbye_and_the_gateway_hangs_up() {
     let inputs = server.speech_inputs();
     assert_eq!(inputs.first().map(String::as_str), Some("Hello, this is the bakery."), "{inputs:?}");
     assert!(inputs.iter().any(|i| i == "Are you still there?"), "{inputs:?}");
-    assert!(inputs.last().is_some_and(|i| i.contains("Goodbye")), "{inputs:?}");
+    // The goodbye's sentences are synthesised in parallel: their requests arrive in any order.
+    assert!(inputs.iter().any(|i| i.contains("Goodbye")), "{inputs:?}");
     let ended = eventually("ended", Duration::from_secs(5), || gw.calls().into_iter().find(|c| c["state"] == "ended"));
     assert!(ended["reason"].as_str().is_some_and(|r| r.contains("silent")), "{ended}");
 }
