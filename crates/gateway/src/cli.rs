@@ -175,9 +175,10 @@ pub struct BenchArgs {
     /// Runs of each measurement; the best is reported.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub runs: u64,
-    /// Seconds of simulated call per run (jitter and pipeline).
-    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(10..=3600))]
-    pub seconds: u64,
+    /// Seconds of simulated call per run (jitter and pipeline; default 60), or of steady calls
+    /// per level (turn; default 20).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(10..=3600))]
+    pub seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -190,4 +191,7 @@ pub enum Bench {
     Pipeline,
     /// Voice activity detection: CPU per call-second, accuracy on labelled speech in noise.
     Vad,
+    /// The gateway's share of voice-to-voice latency on real RTP calls with zero-delay
+    /// providers, at 1, 100 and 500 concurrent calls; CPU per conversational call-second.
+    Turn,
 }

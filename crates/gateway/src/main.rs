@@ -3,6 +3,7 @@
 
 mod api;
 mod assistant;
+mod bench;
 mod cli;
 mod commands;
 mod config;

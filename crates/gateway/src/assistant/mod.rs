@@ -129,13 +129,19 @@ impl Assistant {
             llms.push(crate::speech::llm(speech, &alternate)?);
         }
         let llms = llms.into_iter().map(|(p, m)| (Arc::from(p), m)).collect();
+        Ok(Assistant::with_llms(config, llms, max_call))
+    }
+
+    /// `config` answered by `llms` (each with its model), in the order they are tried, with
+    /// its turn-taking from `config.turns` as [`Assistant::new`] does.
+    pub(crate) fn with_llms(config: &AssistantConfig, llms: Vec<(Arc<dyn LlmProvider>, String)>, max_call: Duration) -> Assistant {
         let mut tools = crate::speech::builtin_tools();
         tools.push(ToolDef {
             name: "send_dtmf".into(),
             description: "Press keys on the phone keypad (to navigate an automated menu).".into(),
             parameters: serde_json::json!({"type": "object", "properties": {"digits": {"type": "string", "description": "The keys, e.g. \"1\" or \"123#\"."}}, "required": ["digits"]}),
         });
-        Ok(Assistant {
+        Assistant {
             instructions: instructions(config),
             keywords: keywords(config),
             phrases: phrases(config),
@@ -143,7 +149,7 @@ impl Assistant {
             config: config.clone(),
             llms,
             tools,
-        })
+        }
     }
 
     /// The messages of an LLM request: the instructions, then the conversation.

@@ -1,16 +1,22 @@
-//! `happ-gateway bench {codec,jitter,pipeline,vad} [--json]`.
+//! `happ-gateway bench {codec,jitter,pipeline,vad,turn} [--json]`.
 
 use happ_perf::{codec, jitter, pipeline, vad};
 
+use crate::bench::turn;
 use crate::cli::{Bench, BenchArgs};
+
+/// Seconds of simulated call per run of `jitter` and `pipeline` without `--seconds`.
+const SIMULATED_SECONDS: u64 = 60;
 
 pub fn run(args: &BenchArgs) -> Result<(), String> {
     let runs = args.runs as usize;
+    let simulated = args.seconds.unwrap_or(SIMULATED_SECONDS);
     match args.which {
         Bench::Codec => emit(&codec::run(runs), args.json, codec_text),
-        Bench::Jitter => emit(&jitter::run(runs, args.seconds), args.json, jitter_text),
-        Bench::Pipeline => emit(&pipeline::run(runs, args.seconds), args.json, pipeline_text),
+        Bench::Jitter => emit(&jitter::run(runs, simulated), args.json, jitter_text),
+        Bench::Pipeline => emit(&pipeline::run(runs, simulated), args.json, pipeline_text),
         Bench::Vad => emit(&vad::run(runs), args.json, vad_text),
+        Bench::Turn => emit(&turn::run(args.seconds.unwrap_or(turn::DEFAULT_SECONDS))?, args.json, turn_text),
     }
 }
 
@@ -125,5 +131,88 @@ fn vad_text(r: &vad::VadReport) -> String {
             c.rate, c.codec, c.noise, snr, c.accuracy_pct, c.missed_onsets, c.false_starts, c.mean_latency_ms, c.max_latency_ms
         ));
     }
+    s
+}
+
+fn turn_text(r: &turn::TurnReport) -> String {
+    let ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
+    let mut s = format!(
+        "Turn latency: the gateway's share of voice-to-voice latency, on the RTP of real UDP calls on loopback\n\
+         (zero-delay recogniser, LLM and synthesiser; a {:.1} s phrase of real speech, a {:.1} s answer; no SIP, which a\n\
+         turn does not involve; {} s of steady calls per level, started over the first second; {} cores)\n\
+         gateway ms = first voiced packet of the answer received - last voiced packet of the phrase sent - {} ms end-of-turn delay\n\n\
+         {:>5} {:>6} {:>6} | {:>6} {:>6} {:>6} {:>6} | {:>8} {:>6} | {:>6} {:>9} | {:>8} {:>7} {:>7}\n\
+         {:>5} {:>6} {:>6} | {:>6} {:>6} {:>6} {:>6} | {:>8} {:>6} | {:>6} {:>9} | {:>8} {:>7} {:>7}\n",
+        r.utterance_ms as f64 / 1000.0,
+        r.answer_ms as f64 / 1000.0,
+        r.seconds,
+        r.cores,
+        r.endpointing_ms,
+        "calls",
+        "turns",
+        "missed",
+        "p50",
+        "p95",
+        "p99",
+        "max",
+        "detected",
+        "",
+        "jitter",
+        "late pkts",
+        "CPU ms/",
+        "",
+        "",
+        "",
+        "",
+        "",
+        "ms",
+        "ms",
+        "ms",
+        "ms",
+        "p50 ms",
+        "p99 ms",
+        "buf ms",
+        "/skipped",
+        "call-s",
+        "callers",
+        "process",
+    );
+    for l in &r.levels {
+        s.push_str(&format!(
+            "{:>5} {:>6} {:>6} | {:>6} {:>6} {:>6} {:>6} | {:>8} {:>6} | {:>6} {:>9} | {:>8.3} {:>7.3} {:>7.3}\n",
+            l.calls,
+            l.turns,
+            l.missed,
+            ms(l.p50_ms),
+            ms(l.p95_ms),
+            ms(l.p99_ms),
+            ms(l.max_ms),
+            ms(l.after_detection_p50_ms),
+            ms(l.after_detection_p99_ms),
+            ms(l.jitter_buffer_ms),
+            format!("{}/{}", l.late_packets, l.send_ticks_skipped),
+            l.cpu_ms_per_call_second,
+            l.caller_cpu_ms_per_call_second,
+            l.process_cpu_ms_per_call_second,
+        ));
+    }
+    let verdict = |met: bool| if met { "met" } else { "NOT met" };
+    s.push_str(&format!(
+        "\ndetected: the same turns as the gateway logs them, from its voice detector's last voiced frame (after the jitter\n\
+         buffer and the detector's hold). jitter buf: the gateway's jitter buffer target delay at the end of the calls\n\
+         (median). late pkts/skipped: caller packets too late for their playout / packet times the gateway woke too late for.\n\
+         CPU: thread CPU time (/proc/self/task/*/schedstat) of the gateway's runtime ({} worker threads, as the daemon runs)\n\
+         over the steady part, divided by calls x seconds; the callers run on a runtime of their own, counted apart.\n\n\
+         target p50 <= {:.0} ms and p99 <= {:.0} ms at 100 calls: {}\n\
+         target the same at 500 calls (flat): {}\n\
+         target <= {:.0} ms CPU per call-second from 100 calls up: {}\n",
+        r.cores,
+        turn::TARGET_P50_MS,
+        turn::TARGET_P99_MS,
+        verdict(r.targets.latency_at_100),
+        verdict(r.targets.flat_to_500),
+        turn::TARGET_CPU_MS,
+        verdict(r.targets.cpu),
+    ));
     s
 }

@@ -13,7 +13,7 @@
 mod admission;
 mod assistant_media;
 mod call;
-mod channels;
+pub(crate) mod channels;
 pub mod core;
 pub mod media;
 pub(crate) mod media_setup;
