@@ -27,7 +27,7 @@ use happ_media::vad::{Vad, VadConfig, VadError};
 use happ_media::{dtmf::DtmfEvent, session::PacketKind};
 
 use crate::ConversationConfig;
-use crate::conversation::{Conversation, Providers};
+use crate::conversation::{Conversation, Frame, Providers};
 use crate::echo::EchoGuard;
 use crate::types::{Action, Entry, Generation, SpeechId, ToolRequest};
 
@@ -347,7 +347,8 @@ impl Bridge {
                 }
             }
             self.keep_for_stt(pulled.len);
-            self.conversation.handle_frame(now, decision.voice, echo);
+            let frame = Frame { voice: decision.voice, voiced: decision.voiced, echo, delay: pulled.waited };
+            self.conversation.handle_frame(now, frame);
         }
         while let Some(event) = self.media.poll_event() {
             if let MediaEvent::Dtmf(DtmfEvent::End { digit, .. }) = event

@@ -27,6 +27,6 @@ mod types;
 
 pub use bridge::{Bridge, BridgeConfig, BridgeError, BridgeStats};
 pub use config::{ConversationConfig, Opening};
-pub use conversation::{Conversation, ConversationStats, HANDOFF_TOOL, HANGUP_TOOL, Providers};
+pub use conversation::{Conversation, ConversationStats, Frame, HANDOFF_TOOL, HANGUP_TOOL, Providers};
 pub use echo::EchoGuard;
 pub use types::{Action, Entry, Generation, SpeechId, ToolRequest, TurnLatency};

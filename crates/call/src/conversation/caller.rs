@@ -39,15 +39,21 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
-    /// A frame: voiced (and not our echo) or not. Returns whether a turn began with it.
-    pub(crate) fn frame(&mut self, now: Instant, voiced: bool, min_speech: Duration) -> bool {
+    /// A frame: voice (the detector's label, with its hold over syllable dips) and not our echo,
+    /// or not; `heard` when the frame itself carried voice, with the time it arrived. Returns
+    /// whether a turn began with it.
+    pub(crate) fn frame(&mut self, voiced: bool, heard: Option<Instant>, min_speech: Duration) -> bool {
+        if let Some(at) = heard {
+            // The silence after the caller's last word is timed from the last frame that carried
+            // voice, as it arrived: not from the end of the label's hold, nor from playout.
+            self.last_voice = Some(self.last_voice.map_or(at, |v| v.max(at)));
+        }
         if voiced {
             if self.gap > BURST_GAP {
                 self.voiced_run = Duration::ZERO;
             }
             self.voiced_run += FRAME;
             self.gap = Duration::ZERO;
-            self.last_voice = Some(now);
             self.end_of_speech_sent = false;
             self.voiced_in_turn = true;
             if !self.speaking && self.voiced_run >= min_speech {

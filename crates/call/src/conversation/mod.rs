@@ -39,6 +39,20 @@ use crate::config::{ConversationConfig, Opening};
 use crate::text;
 use crate::types::{Action, Entry, Generation, SpeechId, ToolRequest, TurnLatency};
 
+/// What the voice detector and the echo guard say of a frame of the caller's audio.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Frame {
+    /// The detector's label: voice, held over the dips between syllables.
+    pub voice: bool,
+    /// The frame itself carried voice (no hold): where the caller's voice really ends.
+    pub voiced: bool,
+    /// No louder than an echo of what the gateway sent.
+    pub echo: bool,
+    /// How long the frame waited between its arrival and now (the jitter buffer's delay): the
+    /// silence after the caller's last word is timed from its arrival.
+    pub delay: Duration,
+}
+
 /// How many providers of each kind are configured (the first is the primary, the others are
 /// tried in order when it fails).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -208,14 +222,14 @@ impl Conversation {
         }
     }
 
-    /// A 20 ms frame of the caller's audio: `voiced` by the voice detector, `echo` when it is no
-    /// louder than what the gateway sent could echo.
-    pub fn handle_frame(&mut self, now: Instant, voiced: bool, echo: bool) {
+    /// A 20 ms frame of the caller's audio, played out at `now`: see [`Frame`].
+    pub fn handle_frame(&mut self, now: Instant, frame: Frame) {
         if matches!(self.phase, Phase::Ringing | Phase::Ended) {
             return;
         }
-        let voiced = voiced && !echo;
-        self.caller.frame(now, voiced, self.config.min_speech);
+        let voiced = frame.voice && !frame.echo;
+        let heard = (frame.voiced && !frame.echo).then(|| now.checked_sub(frame.delay).unwrap_or(now));
+        self.caller.frame(voiced, heard, self.config.min_speech);
         if voiced {
             self.idle_since = None;
             self.reprompts = 0;

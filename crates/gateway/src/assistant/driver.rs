@@ -23,6 +23,9 @@ use tracing::{debug, info, warn};
 use super::format::{ChunkDecoder, law};
 use super::{Assistant, Engines};
 
+/// Provider events taken at most per turn of the media loop by [`CallDriver::settle`].
+const SETTLE_EVENTS: usize = 64;
+
 /// Restarts of the same recogniser after a transient failure before the next one is tried.
 const STT_RETRIES: u32 = 2;
 
@@ -214,6 +217,21 @@ impl CallDriver {
         }
         for mut s in self.speech.drain(..) {
             s.stream.cancel();
+        }
+    }
+
+    /// Takes the provider events that are ready now, without waiting (at most a bounded number,
+    /// so a chatty stream cannot hold the media loop): what an action just started may already
+    /// have answered (a local or fast provider), and its audio then goes out with the packet
+    /// about to be sent, not one packet later. The streams are polled again with the task's own
+    /// waker at the next turn of its loop.
+    pub fn settle(&mut self, now: Instant) {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        for _ in 0..SETTLE_EVENTS {
+            match self.poll_provider(&mut cx) {
+                Poll::Ready(event) => self.handle_provider(now, event),
+                Poll::Pending => return,
+            }
         }
     }
 

@@ -82,7 +82,9 @@ pub(super) async fn run(
                 return;
             }
         }
-        driver.after(Instant::now());
+        let now = Instant::now();
+        driver.after(now);
+        driver.settle(now);
         flush(&mut driver, &sockets, &mut out).await;
         while let Some(event) = driver.bridge().poll_media_event() {
             match event {

@@ -244,6 +244,9 @@ pub struct JitterBuffer {
     noise: NoiseGenerator,
     comfort_noise: Option<u8>,
     last_quiet: bool,
+    /// Ticks the last frame of audio played had waited since its packet arrived (at the
+    /// stream's fastest transit).
+    last_wait: u64,
     noise_floor: NoiseFloor,
     discontinuity_ticks: i64,
     stats: JitterStats,
@@ -275,6 +278,7 @@ impl JitterBuffer {
             noise: NoiseGenerator::default(),
             comfort_noise: None,
             last_quiet: true,
+            last_wait: 0,
             noise_floor: NoiseFloor { floor: QUIET_MEAN_ABS },
             discontinuity_ticks: rate.ticks(Duration::from_secs(DISCONTINUITY_SECS)) as i64,
             stats: JitterStats::default(),
@@ -284,6 +288,12 @@ impl JitterBuffer {
     /// Counters so far.
     pub fn stats(&self) -> &JitterStats {
         &self.stats
+    }
+
+    /// How long the audio of the last frame played had waited since its packet arrived (had it
+    /// come at the stream's fastest transit): the time from a word's arrival to its playout.
+    pub fn last_wait(&self) -> Duration {
+        self.rate.duration(self.last_wait)
     }
 
     /// The current target delay.
@@ -496,7 +506,8 @@ impl JitterBuffer {
         }
         if audio {
             let min_raw = self.estimator.min_raw().unwrap_or(0);
-            self.stats.delay_ticks_sum += (now_ticks - min_raw - frame_start as i64).max(0) as u64;
+            self.last_wait = (now_ticks - min_raw - frame_start as i64).max(0) as u64;
+            self.stats.delay_ticks_sum += self.last_wait;
             self.stats.delay_frames += 1;
         }
         self.last_quiet = self.noise_floor.quiet(out);

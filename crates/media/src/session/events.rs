@@ -34,6 +34,9 @@ pub struct Pulled {
     /// Media time of the frame's first sample since the session started, with the resampler's
     /// delay taken off: the time line for transcripts.
     pub at: Duration,
+    /// How long the frame's audio has been here: from its packet's arrival to now (the jitter
+    /// buffer's wait and the pull's lateness). Zero for silence.
+    pub waited: Duration,
 }
 
 /// Something that happened in the session.

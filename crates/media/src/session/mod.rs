@@ -37,7 +37,7 @@ use playback::Playback;
 use crate::cn;
 use crate::dtmf::{Digit, DtmfEvent, DtmfQueueFull, DtmfReceiver, DtmfSender};
 use crate::g711::Law;
-use crate::jitter::{Incoming, JitterBuffer, PayloadKind};
+use crate::jitter::{FrameKind, Incoming, JitterBuffer, PayloadKind};
 use crate::resample::{ResampleError, Resampler};
 use crate::rtp::reception::Reception;
 use crate::rtp::rtcp::{RtcpPacket, RtcpWriter};
@@ -357,7 +357,11 @@ impl MediaSession {
         let n = len.min(out.len());
         out[..n].copy_from_slice(&self.frame[..n]);
         let start = Duration::from_millis(20 * (self.pulls - 1));
-        Some(Pulled { kind, len: n, at: start.saturating_sub(self.up.delay()) })
+        let waited = match kind {
+            FrameKind::Silence => Duration::ZERO,
+            FrameKind::Audio | FrameKind::Concealed => self.jitter.last_wait() + self.now.saturating_duration_since(due),
+        };
+        Some(Pulled { kind, len: n, at: start.saturating_sub(self.up.delay()), waited })
     }
 
     /// Samples in a frame given by [`MediaSession::pull_pcm`].

@@ -140,6 +140,9 @@ pub enum VadEvent {
 pub struct VadDecision {
     /// This frame is voice (with hysteresis and the [`FRAME_HOLD`] hold): the frame-level label.
     pub voice: bool,
+    /// This frame itself cleared the threshold (no hold): where the voice really ended, for
+    /// timing the silence after it.
+    pub voiced: bool,
     /// The caller holds the turn (between `SpeechStart` and `SpeechEnd`).
     pub speaking: bool,
     /// The turn changed with this frame.
@@ -253,7 +256,7 @@ impl Vad {
             false
         };
         let event = self.advance(voiced);
-        VadDecision { voice, speaking: self.speaking(), event }
+        VadDecision { voice, voiced, speaking: self.speaking(), event }
     }
 
     /// Whether the frame clears the floor by the threshold, updating both floors.
