@@ -39,6 +39,14 @@ pub struct StageLabels {
     pub stage: String,
 }
 
+/// Labels of a conversation event.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    /// `turns`, `interruptions`, `false_interruptions`, `backchannels`, `echoes`, `fallbacks`,
+    /// `apologies`, `reprompts`, `unvoiced_transcripts`.
+    pub event: String,
+}
+
 /// Labels of a provider failure.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProviderLabels {
@@ -96,6 +104,8 @@ pub struct Metrics {
     pub turn_latency: Family<StageLabels, Histogram, fn() -> Histogram>,
     /// Provider failures during calls, by kind and provider.
     pub provider_failures: Family<ProviderLabels, Counter>,
+    /// What happened in conversations, by event.
+    pub conversation_events: Family<EventLabels, Counter>,
     last: std::sync::Mutex<happ_sip::endpoint::EndpointStats>,
 }
 
@@ -134,6 +144,7 @@ impl Metrics {
             platform_syncs: Family::default(),
             turn_latency: Family::new_with_constructor(latency_buckets),
             provider_failures: Family::default(),
+            conversation_events: Family::default(),
             last: std::sync::Mutex::new(Default::default()),
             registry: Registry::default(),
         };
@@ -160,6 +171,11 @@ impl Metrics {
             m.turn_latency.clone(),
         );
         registry.register("provider_failures", "Speech and LLM provider failures during calls, by kind and provider", m.provider_failures.clone());
+        registry.register(
+            "conversation_events",
+            "What happened in ended conversations: turns answered, interruptions (confirmed and false), backchannels and echoes ignored, provider fallbacks, apologies, reprompts",
+            m.conversation_events.clone(),
+        );
         Metrics { registry, ..m }
     }
 
@@ -176,6 +192,24 @@ impl Metrics {
             if let Some(d) = d {
                 self.turn_latency.get_or_create(&StageLabels { stage: stage.into() }).observe(d.as_secs_f64());
             }
+        }
+    }
+
+    /// The counters of an ended conversation.
+    pub fn conversation(&self, s: &happ_call::ConversationStats) {
+        let events = [
+            ("turns", s.turns),
+            ("interruptions", s.interruptions),
+            ("false_interruptions", s.false_interruptions),
+            ("backchannels", s.backchannels),
+            ("echoes", s.echoes),
+            ("fallbacks", s.fallbacks),
+            ("apologies", s.apologies),
+            ("reprompts", s.reprompts),
+            ("unvoiced_transcripts", s.unvoiced_transcripts),
+        ];
+        for (event, n) in events {
+            self.conversation_events.get_or_create(&EventLabels { event: event.into() }).inc_by(u64::from(n));
         }
     }
 

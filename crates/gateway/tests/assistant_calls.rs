@@ -140,6 +140,10 @@ fn the_assistant_greets_answers_and_the_chat_holds_the_conversation_in_order() {
     let latency = ended["transcript"][2]["latencyMs"].as_f64().expect("the answer's latency");
     assert!(latency >= 500.0, "{latency} ms includes the 500 ms endpointing delay");
     assert!(gw.metrics().contains("happ_gateway_turn_latency_seconds_count{stage=\"first_packet\"} 1"), "{}", gw.metrics());
+    let turns = eventually("the conversation counted", Duration::from_secs(5), || {
+        Some(gw.metric(r#"happ_gateway_conversation_events_total{event="turns"}"#)).filter(|n| *n > 0.0)
+    });
+    assert_eq!(turns, 1.0);
 
     // The chat: opened, the three turns in order with their roles, closed after the last words.
     let messages = eventually("the chat's messages", Duration::from_secs(10), || {

@@ -40,6 +40,8 @@ pub enum CallNote {
     AiControl(bool),
     /// End the call.
     Hangup(String),
+    /// The conversation is over: its counters.
+    Over(happ_call::ConversationStats),
     /// A provider failed (for the log and the metrics): its kind, name and the error.
     ProviderFailed {
         /// `stt`, `llm` or `tts`.
@@ -209,6 +211,7 @@ impl CallDriver {
             echo_gain_db = self.bridge.echo_gain_db(),
             "conversation over"
         );
+        self.notes.push_back(CallNote::Over(conversation));
         if let Some(mut stt) = self.stt.take() {
             stt.cancel();
         }

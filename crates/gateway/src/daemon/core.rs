@@ -487,6 +487,7 @@ impl Core {
                 }
             }
             CallNote::ProviderFailed { kind, provider, .. } => self.metrics.provider_failed(kind, &provider),
+            CallNote::Over(stats) => self.metrics.conversation(&stats),
             CallNote::Hangup(reason) => self.handle_note(now, wall, MediaNote::Hangup { leg, reason }),
         }
     }
