@@ -29,7 +29,7 @@ use happ_media::{dtmf::DtmfEvent, session::PacketKind};
 use crate::ConversationConfig;
 use crate::conversation::{Conversation, Frame, Providers};
 use crate::echo::EchoGuard;
-use crate::types::{Action, Entry, Generation, SpeechId, ToolRequest};
+use crate::types::{Action, Entry, Failure, Generation, SpeechId, ToolRequest};
 
 /// Frames kept for the recogniser when the driver falls behind (the oldest are dropped).
 const STT_FRAMES: usize = 16;
@@ -265,8 +265,8 @@ impl Bridge {
     }
 
     /// The LLM request failed.
-    pub fn handle_llm_failed(&mut self, now: Instant, generation: Generation, fall_back: bool) {
-        self.conversation.handle_llm_failed(now, generation, fall_back);
+    pub fn handle_llm_failed(&mut self, now: Instant, generation: Generation, failure: Failure) {
+        self.conversation.handle_llm_failed(now, generation, failure);
         self.step(now);
     }
 
@@ -287,13 +287,13 @@ impl Bridge {
     }
 
     /// The synthesis of `id` failed.
-    pub fn handle_speech_failed(&mut self, now: Instant, id: SpeechId, fall_back: bool) {
+    pub fn handle_speech_failed(&mut self, now: Instant, id: SpeechId, failure: Failure) {
         // The conversation decides: a retry re-issues the same id, giving up completes it.
         if let Some(p) = self.speech.iter_mut().find(|p| p.id == id) {
             p.audio.truncate(p.taken);
             p.done = true;
         }
-        self.conversation.handle_speech_failed(now, id, fall_back);
+        self.conversation.handle_speech_failed(now, id, failure);
         self.step(now);
     }
 

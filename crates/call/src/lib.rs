@@ -29,4 +29,4 @@ pub use bridge::{Bridge, BridgeConfig, BridgeError, BridgeStats};
 pub use config::{ConversationConfig, Opening};
 pub use conversation::{Conversation, ConversationStats, Frame, HANDOFF_TOOL, HANGUP_TOOL, Providers};
 pub use echo::EchoGuard;
-pub use types::{Action, Entry, Generation, SpeechId, ToolRequest, TurnLatency};
+pub use types::{Action, Entry, Failure, Generation, SpeechId, ToolRequest, TurnLatency};

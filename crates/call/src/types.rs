@@ -11,6 +11,22 @@ pub struct Generation(pub u64);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SpeechId(pub u64);
 
+/// How a provider request failed, as far as what to do next goes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Failure {
+    /// Another configured provider is worth trying.
+    pub fall_back: bool,
+    /// The same request to the same provider may succeed at once (a transient failure).
+    pub retry: bool,
+}
+
+impl Failure {
+    /// A failure nothing can mend (nothing else is configured, a request no provider takes).
+    pub const FINAL: Failure = Failure { fall_back: false, retry: false };
+    /// A transient failure: retry, then fall back.
+    pub const TRANSIENT: Failure = Failure { fall_back: true, retry: true };
+}
+
 /// A tool call the model made.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ToolRequest {

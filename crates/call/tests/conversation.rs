@@ -191,7 +191,7 @@ fn digits_pressed_while_speaking_are_kept_with_the_words() {
 #[test]
 fn a_failed_llm_falls_back_to_the_next_provider() {
     let mut s = Sim::new(config(), Providers { stt: 1, llm: 2, tts: 1 });
-    s.llm_answers.push_back(Sim::answer_with(&[LlmStep::Fail { fall_back: true }], 100 * MS));
+    s.llm_answers.push_back(Sim::answer_with(&[LlmStep::Fail { fall_back: true, retry: false }], 100 * MS));
     s.fallback_answers.push_back(Sim::answer_with(&[LlmStep::Text("We open at nine."), LlmStep::Done], 30 * MS));
     s.answer();
     s.run_for(3 * S);
@@ -335,4 +335,17 @@ fn words_without_any_voice_neither_interrupt_nor_make_a_turn() {
     assert_eq!(s.transcript(), ["assistant: Hello, this is the bakery."]);
     assert_eq!(s.bridge.conversation().stats().unvoiced_transcripts, 1);
     assert!(s.when(|a| matches!(a, Action::StartLlm { .. })).is_empty());
+}
+
+#[test]
+fn a_transient_llm_failure_is_retried_on_the_same_provider() {
+    let mut s = sim();
+    s.llm_answers.push_back(Sim::answer_with(&[LlmStep::Fail { fall_back: true, retry: true }], 100 * MS));
+    s.llm_answers.push_back(Sim::answer_with(&[LlmStep::Text("We open at nine."), LlmStep::Done], 30 * MS));
+    greeted_then_asked(&mut s, "when do you open");
+    s.run_for(5 * S);
+    assert_eq!(s.transcript()[2], "assistant: We open at nine.");
+    let starts: Vec<usize> = s.actions.iter().filter_map(|(_, a)| if let Action::StartLlm { provider, .. } = a { Some(*provider) } else { None }).collect();
+    assert_eq!(starts, [0, 0], "retried on the same provider");
+    assert_eq!(s.bridge.conversation().stats().retries, 1);
 }

@@ -241,9 +241,11 @@ fn digits_reach_the_llm() {
 
 #[test]
 fn a_failing_llm_falls_back_to_the_next_one() {
-    // The LLM fails with a 500: the local knowledge LLM (`llm_fallback`) answers instead.
+    // The LLM fails with a 500, and again when retried: the local knowledge LLM
+    // (`llm_fallback`) answers instead.
     let server = ProviderServer::start();
     server.chat(vec![ChatStep::Status(500, String::new())]);
+    server.chat(vec![ChatStep::Status(503, String::new())]);
     server.transcript("when do you open");
     let gw = Gateway::start(&setup(&server, "", "llm_fallback = \"local\"\n"));
     let peer = RtpPeer::bind();
@@ -253,7 +255,8 @@ fn a_failing_llm_falls_back_to_the_next_one() {
     peer.send(rtp_of(&gw), Law::Alaw, 8, &speech(1200));
     let call = eventually("the fallback's answer", Duration::from_secs(10), || gw.calls().into_iter().find(|c| roles_and_texts(c).len() >= 3));
     assert_eq!(roles_and_texts(&call)[2], ("assistant".to_owned(), "We open at nine.".to_owned()), "{call}");
-    assert_eq!(gw.metric(r#"happ_gateway_provider_failures_total{kind="llm",provider="openai"}"#), 1.0, "{}", gw.metrics());
+    assert_eq!(gw.metric(r#"happ_gateway_provider_failures_total{kind="llm",provider="openai"}"#), 2.0, "{}", gw.metrics());
+    assert_eq!(server.chat_requests().len(), 2, "the request was retried once, then the fallback answered");
     let _ = sipp.wait();
 }
 
@@ -332,4 +335,37 @@ fn an_outbound_call_with_an_assistant_starts_the_conversation_on_answer() {
     assert_eq!(gw.delete(&format!("/calls/{id}")), 204);
     let out = uas.wait().unwrap_or_else(|e| panic!("{e}"));
     assert!(out.succeeded(), "{}\n{}", out.report(), gw.log());
+}
+
+#[test]
+fn a_cough_over_the_answer_pauses_it_and_it_resumes_where_it_stopped() {
+    let server = ProviderServer::start();
+    let long = "Our cakes are baked fresh every morning with local butter, flour and eggs, and we decorate them by hand.";
+    server.chat(vec![ChatStep::text(long)]);
+    server.transcript("tell me about cakes");
+    // The cough's utterance is transcribed as nothing.
+    server.transcript("");
+    let gw = Gateway::start(&setup(&server, "", ""));
+    let peer = RtpPeer::bind();
+    let sipp = call(&gw, &peer, 16_000);
+    eventually("answered", Duration::from_secs(10), || gw.calls().into_iter().find(|c| c["state"] == "answered"));
+    peer.send_silence(rtp_of(&gw), Law::Alaw, 8, 2500);
+    peer.send(rtp_of(&gw), Law::Alaw, 8, &speech(1200));
+    peer.send_silence(rtp_of(&gw), Law::Alaw, 8, 2500);
+    // 600 ms of voice over the answer, no words in it.
+    let cough = Instant::now();
+    peer.send(rtp_of(&gw), Law::Alaw, 8, &speech(900)[160 * 15..]);
+    peer.send_silence(rtp_of(&gw), Law::Alaw, 8, 8000);
+    let _ = sipp.wait();
+    let packets = peer.finish();
+    let answer: Vec<Instant> = voiced(&packets).iter().map(|p| p.at).filter(|t| *t > cough - Duration::from_secs(3)).collect();
+    // The answer went silent (a gap of over a second after the cough) and came back.
+    let gap = answer.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default();
+    assert!(gap > Duration::from_secs(1), "playback paused: the longest gap is {gap:?}");
+    assert!(answer.last().is_some_and(|t| *t > cough + Duration::from_secs(3)), "playback resumed");
+    let call = eventually("the transcript", Duration::from_secs(10), || gw.calls().into_iter().find(|c| c["state"] == "ended"));
+    let t = call["transcript"].as_array().expect("transcript");
+    assert_eq!((t[2]["text"].as_str(), t[2]["interrupted"].as_bool()), (Some(long), Some(false)), "heard in full: {call}");
+    assert_eq!(t.len(), 3, "the cough is no turn: {call}");
+    assert!(gw.log().contains("false_interruptions=1"), "{}", gw.log());
 }

@@ -37,7 +37,7 @@ use reply::{Reply, Sentence, Source};
 
 use crate::config::{ConversationConfig, Opening};
 use crate::text;
-use crate::types::{Action, Entry, Generation, SpeechId, ToolRequest, TurnLatency};
+use crate::types::{Action, Entry, Failure, Generation, SpeechId, ToolRequest, TurnLatency};
 
 /// What the voice detector and the echo guard say of a frame of the caller's audio.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -106,6 +106,8 @@ pub struct ConversationStats {
     pub echoes: u32,
     /// Switches to a fallback provider.
     pub fallbacks: u32,
+    /// Requests retried on the same provider after a transient failure.
+    pub retries: u32,
     /// Apologies played because no provider could answer.
     pub apologies: u32,
     /// Reprompts after the caller's silence.
@@ -346,11 +348,12 @@ impl Conversation {
         self.check_reply_end(now);
     }
 
-    /// The LLM request for `generation` failed; `fall_back` when another provider is worth
-    /// trying.
-    pub fn handle_llm_failed(&mut self, now: Instant, generation: Generation, fall_back: bool) {
+    /// The LLM request for `generation` failed: a transient failure is retried once on the same
+    /// provider, then the next provider is tried, then the apology plays.
+    pub fn handle_llm_failed(&mut self, now: Instant, generation: Generation, failure: Failure) {
         let Some(reply) = self.reply_of(generation) else { return };
         reply.generation = None;
+        let retry = failure.retry && !std::mem::replace(&mut reply.llm_retried, true);
         let spoke = !reply.sentences.is_empty() || !reply.generation_text.trim().is_empty();
         if spoke {
             // Repeating the answer from the start would repeat what was heard: end it here.
@@ -361,7 +364,10 @@ impl Conversation {
             self.check_reply_end(now);
             return;
         }
-        if fall_back && self.llm_provider + 1 < self.providers.llm {
+        if retry {
+            self.stats.retries += 1;
+            self.start_generation();
+        } else if failure.fall_back && self.llm_provider + 1 < self.providers.llm {
             self.llm_provider += 1;
             self.stats.fallbacks += 1;
             self.start_generation();
@@ -391,15 +397,23 @@ impl Conversation {
         self.check_reply_end(now);
     }
 
-    /// The synthesis of sentence `id` failed.
-    pub fn handle_speech_failed(&mut self, now: Instant, id: SpeechId, fall_back: bool) {
+    /// The synthesis of sentence `id` failed: before any of its audio, a transient failure is
+    /// retried once on the same provider, then the next provider is tried, then the apology
+    /// plays; after some of it, the reply goes on without the rest.
+    pub fn handle_speech_failed(&mut self, now: Instant, id: SpeechId, failure: Failure) {
         let providers = self.providers.tts;
         let Phase::Replying(reply) = &mut self.phase else { return };
         let Some(sentence) = reply.sentence_mut(id) else { return };
         if sentence.start.is_some() || sentence.canned {
             // Part of it was heard: go on without the rest rather than repeat it.
             sentence.complete = true;
-        } else if fall_back && sentence.provider + 1 < providers {
+        } else if failure.retry && !sentence.retried {
+            sentence.retried = true;
+            let (text, provider) = (sentence.text.clone(), sentence.provider);
+            self.stats.retries += 1;
+            self.actions.push_back(Action::Speak { id, text, provider, canned: false });
+            return;
+        } else if failure.fall_back && sentence.provider + 1 < providers {
             sentence.provider += 1;
             let (text, provider) = (sentence.text.clone(), sentence.provider);
             self.tts_provider = self.tts_provider.max(provider);
@@ -697,7 +711,7 @@ impl Conversation {
         let id = SpeechId(self.next_speech);
         self.next_speech += 1;
         let provider = self.tts_provider;
-        reply.sentences.push(Sentence { id, text: text.to_owned(), provider, start: None, len: Duration::ZERO, complete: false, canned });
+        reply.sentences.push(Sentence { id, text: text.to_owned(), provider, start: None, len: Duration::ZERO, complete: false, canned, retried: false });
         self.actions.push_back(Action::Speak { id, text: text.to_owned(), provider, canned });
     }
 

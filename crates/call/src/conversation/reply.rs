@@ -32,6 +32,8 @@ pub(crate) struct Sentence {
     pub(crate) complete: bool,
     /// The canned apology.
     pub(crate) canned: bool,
+    /// Its synthesis was retried once after a transient failure.
+    pub(crate) retried: bool,
 }
 
 impl Sentence {
@@ -90,6 +92,8 @@ pub(crate) struct Reply {
     pub(crate) apologised: bool,
     /// The stall deadline was acted on (once per reply).
     pub(crate) stall_handled: bool,
+    /// The LLM request was retried once after a transient failure.
+    pub(crate) llm_retried: bool,
 }
 
 impl Reply {
@@ -116,6 +120,7 @@ impl Reply {
             first_played: None,
             apologised: false,
             stall_handled: false,
+            llm_retried: false,
         }
     }
 

@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use happ_call::{Action, Bridge, BridgeConfig, ConversationConfig, Entry, Generation, Providers, SpeechId, ToolRequest};
+use happ_call::{Action, Bridge, BridgeConfig, ConversationConfig, Entry, Failure, Generation, Providers, SpeechId, ToolRequest};
 use happ_media::Law;
 use happ_media::dtmf::Digit;
 use happ_media::session::{MediaSession, PacketKind, SessionConfig};
@@ -27,7 +27,7 @@ pub enum LlmStep {
     Text(&'static str),
     Tool(&'static str, &'static str),
     Done,
-    Fail { fall_back: bool },
+    Fail { fall_back: bool, retry: bool },
 }
 
 /// How a scripted synthesiser behaves.
@@ -214,10 +214,10 @@ impl Sim {
                 self.bridge.handle_llm_tool_call(now, g, ToolRequest { id: format!("call_{name}"), name: name.into(), arguments: args.into() })
             }
             Event::Llm(g, LlmStep::Done) => self.bridge.handle_llm_done(now, g),
-            Event::Llm(g, LlmStep::Fail { fall_back }) => self.bridge.handle_llm_failed(now, g, fall_back),
+            Event::Llm(g, LlmStep::Fail { fall_back, retry }) => self.bridge.handle_llm_failed(now, g, Failure { fall_back, retry }),
             Event::TtsAudio(id, pcm) => self.bridge.handle_speech_audio(now, id, &pcm),
             Event::TtsDone(id) => self.bridge.handle_speech_done(now, id),
-            Event::TtsFail(id) => self.bridge.handle_speech_failed(now, id, true),
+            Event::TtsFail(id) => self.bridge.handle_speech_failed(now, id, Failure { fall_back: true, retry: false }),
             Event::Transcript(t, is_final) => self.bridge.handle_transcript(now, &t, is_final, is_final),
             Event::Talk(d) => {
                 let n = (d.as_millis() as usize) * 8;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use happ_call::{Action, Bridge, BridgeConfig, Entry, Generation, SpeechId, ToolRequest, TurnLatency};
+use happ_call::{Action, Bridge, BridgeConfig, Entry, Failure, Generation, SpeechId, ToolRequest, TurnLatency};
 use happ_media::dtmf::Digit;
 use happ_media::session::{MediaSession, SessionConfig};
 use happ_media::vad::VadConfig;
@@ -22,6 +22,12 @@ use tracing::{debug, info, warn};
 
 use super::format::{ChunkDecoder, law};
 use super::{Assistant, Engines};
+
+/// What the conversation should do about `e`: retry at once only a transient failure that asks
+/// for no wait longer than a second (a caller cannot wait out a rate limit).
+fn failure(e: &Error) -> Failure {
+    Failure { fall_back: e.should_fall_back(), retry: e.is_retryable() && e.retry_after().is_none_or(|d| d <= Duration::from_secs(1)) }
+}
 
 /// Provider events taken at most per turn of the media loop by [`CallDriver::settle`].
 const SETTLE_EVENTS: usize = 64;
@@ -416,7 +422,7 @@ impl CallDriver {
             old.cancel();
         }
         let Some((engine, model)) = self.assistant.llms.get(provider).cloned() else {
-            self.bridge.handle_llm_failed(now, generation, false);
+            self.bridge.handle_llm_failed(now, generation, Failure::FINAL);
             return;
         };
         let mut request = ChatRequest::new(model, self.assistant.messages(self.bridge.history()));
@@ -425,7 +431,7 @@ impl CallDriver {
             Ok(stream) => self.llm = Some((generation, provider, stream)),
             Err(e) => {
                 self.provider_failed("llm", provider, &e);
-                self.bridge.handle_llm_failed(now, generation, e.should_fall_back());
+                self.bridge.handle_llm_failed(now, generation, failure(&e));
             }
         }
     }
@@ -447,13 +453,13 @@ impl CallDriver {
             Some(Err(e)) => {
                 self.llm = None;
                 self.provider_failed("llm", provider, &e);
-                self.bridge.handle_llm_failed(now, generation, e.should_fall_back());
+                self.bridge.handle_llm_failed(now, generation, failure(&e));
             }
             None => {
                 self.llm = None;
                 let e = Error::Closed { detail: "the answer ended without completing".into() };
                 self.provider_failed("llm", provider, &e);
-                self.bridge.handle_llm_failed(now, generation, true);
+                self.bridge.handle_llm_failed(now, generation, Failure::TRANSIENT);
             }
         }
     }
@@ -465,19 +471,19 @@ impl CallDriver {
             self.speech.remove(i).stream.cancel();
         }
         let Some(engine) = self.engines.tts.get(provider).cloned() else {
-            self.bridge.handle_speech_failed(now, id, false);
+            self.bridge.handle_speech_failed(now, id, Failure::FINAL);
             return;
         };
         let wanted = AudioFormat { encoding: Encoding::Pcm16, sample_rate: self.push_rate };
         let Some(format) = negotiate(wanted, engine.formats()).map(|c| c.format) else {
-            self.bridge.handle_speech_failed(now, id, true);
+            self.bridge.handle_speech_failed(now, id, Failure { fall_back: true, retry: false });
             return;
         };
         let decoder = match ChunkDecoder::new(format, self.push_rate) {
             Ok(d) => d,
             Err(e) => {
                 warn!(provider = engine.name(), error = %e, "synthesiser's audio cannot be converted");
-                self.bridge.handle_speech_failed(now, id, true);
+                self.bridge.handle_speech_failed(now, id, Failure { fall_back: true, retry: false });
                 return;
             }
         };
@@ -495,7 +501,7 @@ impl CallDriver {
             Ok(stream) => self.speech.push(Speech { id, provider, stream, decoder }),
             Err(e) => {
                 self.provider_failed("tts", provider, &e);
-                self.bridge.handle_speech_failed(now, id, e.should_fall_back());
+                self.bridge.handle_speech_failed(now, id, failure(&e));
             }
         }
     }
@@ -517,13 +523,13 @@ impl CallDriver {
             Some(Err(e)) => {
                 let provider = self.speech.remove(i).provider;
                 self.provider_failed("tts", provider, &e);
-                self.bridge.handle_speech_failed(now, id, e.should_fall_back());
+                self.bridge.handle_speech_failed(now, id, failure(&e));
             }
             None => {
                 let provider = self.speech.remove(i).provider;
                 let e = Error::Closed { detail: "the synthesis ended without completing".into() };
                 self.provider_failed("tts", provider, &e);
-                self.bridge.handle_speech_failed(now, id, true);
+                self.bridge.handle_speech_failed(now, id, Failure::TRANSIENT);
             }
         }
     }
