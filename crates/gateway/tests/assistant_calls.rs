@@ -63,6 +63,14 @@ fn rtp_of(gw: &Gateway) -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, gw.rtp))
 }
 
+/// Waits for the answer, lets the greeting play (2.5 s of the caller's silence), then has the
+/// caller ask a question (1.2 s of speech).
+fn greeted_then_asked(gw: &Gateway, peer: &RtpPeer) {
+    eventually("answered", Duration::from_secs(10), || gw.calls().into_iter().find(|c| c["state"] == "answered"));
+    peer.send_silence(rtp_of(gw), Law::Alaw, 8, 2500);
+    peer.send(rtp_of(gw), Law::Alaw, 8, &speech(1200));
+}
+
 /// Received packets with voice.
 fn voiced(packets: &[Received]) -> Vec<&Received> {
     packets.iter().filter(|p| p.payload_type == 8 && p.level_db(Law::Alaw) > VOICE_DB).collect()
@@ -179,9 +187,7 @@ fn a_caller_barging_in_stops_the_answer_at_once_and_nothing_of_it_is_heard_again
     let gw = Gateway::start(&setup(&server, "", ""));
     let peer = RtpPeer::bind();
     let sipp = call(&gw, &peer, 16_000);
-    eventually("answered", Duration::from_secs(10), || gw.calls().into_iter().find(|c| c["state"] == "answered"));
-    peer.send_silence(rtp_of(&gw), Law::Alaw, 8, 2500);
-    peer.send(rtp_of(&gw), Law::Alaw, 8, &speech(1200));
+    greeted_then_asked(&gw, &peer);
     peer.send_silence(rtp_of(&gw), Law::Alaw, 8, 2500);
     // The answer plays; the caller talks over it.
     let barge_in = Instant::now();
@@ -250,9 +256,7 @@ fn a_failing_llm_falls_back_to_the_next_one() {
     let gw = Gateway::start(&setup(&server, "", "llm_fallback = \"local\"\n"));
     let peer = RtpPeer::bind();
     let sipp = call(&gw, &peer, 9_000);
-    eventually("answered", Duration::from_secs(10), || gw.calls().into_iter().find(|c| c["state"] == "answered"));
-    peer.send_silence(rtp_of(&gw), Law::Alaw, 8, 2500);
-    peer.send(rtp_of(&gw), Law::Alaw, 8, &speech(1200));
+    greeted_then_asked(&gw, &peer);
     let call = eventually("the fallback's answer", Duration::from_secs(10), || gw.calls().into_iter().find(|c| roles_and_texts(c).len() >= 3));
     assert_eq!(roles_and_texts(&call)[2], ("assistant".to_owned(), "We open at nine.".to_owned()), "{call}");
     assert_eq!(gw.metric(r#"happ_gateway_provider_failures_total{kind="llm",provider="openai"}"#), 2.0, "{}", gw.metrics());
@@ -348,9 +352,7 @@ fn a_cough_over_the_answer_pauses_it_and_it_resumes_where_it_stopped() {
     let gw = Gateway::start(&setup(&server, "", ""));
     let peer = RtpPeer::bind();
     let sipp = call(&gw, &peer, 16_000);
-    eventually("answered", Duration::from_secs(10), || gw.calls().into_iter().find(|c| c["state"] == "answered"));
-    peer.send_silence(rtp_of(&gw), Law::Alaw, 8, 2500);
-    peer.send(rtp_of(&gw), Law::Alaw, 8, &speech(1200));
+    greeted_then_asked(&gw, &peer);
     peer.send_silence(rtp_of(&gw), Law::Alaw, 8, 2500);
     // 600 ms of voice over the answer, no words in it.
     let cough = Instant::now();
