@@ -430,7 +430,6 @@ impl Conversation {
     /// The playout position: audio that has gone out since the call began.
     pub fn handle_played(&mut self, now: Instant, played: Duration) {
         self.played = self.played.max(played);
-        let answered = self.answered;
         let Phase::Replying(reply) = &mut self.phase else { return };
         if reply.first_played.is_none()
             && let Some(start) = reply.start()
@@ -448,13 +447,12 @@ impl Conversation {
                 };
                 self.actions.push_back(Action::Latency(latency));
             }
-            let _ = answered;
         }
         self.check_reply_end(now);
     }
 
-    /// Playback was cut outside the conversation's control (a re-INVITE to hold, say): the
-    /// playout now ends at `position`.
+    /// The playback queue was flushed: what was queued will not be played, and new audio starts
+    /// at `position` of the playout (what went out plus the fade left in the queue).
     pub fn handle_playout_reset(&mut self, position: Duration) {
         self.queued_end = position;
     }
