@@ -22,7 +22,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use happ_media::session::{MediaEvent, MediaSession, Transmit};
+use happ_media::session::{MediaEvent, MediaSession, Transmit, mean_square};
 use happ_media::vad::{Vad, VadConfig, VadError};
 use happ_media::{dtmf::DtmfEvent, session::PacketKind};
 
@@ -462,13 +462,4 @@ impl Bridge {
             self.conversation.handle_speech_done(now, id);
         }
     }
-}
-
-/// Mean square of `samples` relative to full scale.
-fn mean_square(samples: &[i16]) -> f32 {
-    if samples.is_empty() {
-        return 0.0;
-    }
-    let sum: f32 = samples.iter().map(|&s| f32::from(s) * f32::from(s)).sum();
-    sum / (samples.len() as f32 * 32_768.0 * 32_768.0)
 }

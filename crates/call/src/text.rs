@@ -69,6 +69,14 @@ impl SentenceSplitter {
     }
 }
 
+/// The sentences of a whole text, cut as a streamed answer is.
+pub fn sentences(text: &str) -> Vec<String> {
+    let mut splitter = SentenceSplitter::default();
+    let mut out = splitter.push(text);
+    out.extend(splitter.finish());
+    out
+}
+
 /// Whether the word before a `.` at the end of `before` is an abbreviation.
 fn is_abbreviation(before: &str) -> bool {
     let word = before.rsplit(|c: char| c.is_whitespace()).next().unwrap_or("").to_ascii_lowercase();
@@ -175,6 +183,13 @@ mod tests {
         assert_eq!(s.finish(), None);
         assert!(s.push("No end").is_empty());
         assert_eq!(s.finish().as_deref(), Some("No end"));
+    }
+
+    #[test]
+    fn a_whole_text_is_cut_as_the_stream_is() {
+        assert_eq!(sentences("Hello there. How are you? Fine!"), ["Hello there.", "How are you?", "Fine!"]);
+        assert_eq!(sentences("It costs 2.50 dollars. Bye"), ["It costs 2.50 dollars.", "Bye"]);
+        assert!(sentences("  ").is_empty());
     }
 
     #[test]

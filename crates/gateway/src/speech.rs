@@ -5,7 +5,9 @@ use happ_speech::deepgram::{DeepgramConfig, DeepgramStt};
 use happ_speech::elevenlabs::{ElevenLabsConfig, ElevenLabsTts};
 use happ_speech::local::{EspeakConfig, EspeakTts, KnowledgeBase, KnowledgeEntry, KnowledgeLlm, KnowledgeOptions, SphinxConfig, SphinxStt};
 use happ_speech::openai::{OpenAiChat, OpenAiConfig, OpenAiSpeech, OpenAiSpeechConfig, OpenAiTranscription, OpenAiTranscriptionConfig};
-use happ_speech::{LlmProvider, Secret, SttProvider, ToolDef, TtsProvider};
+use happ_speech::{AudioFormat, LlmProvider, Secret, SttProvider, ToolDef, TtsEvent, TtsLatency, TtsOptions, TtsProvider};
+
+use crate::assistant::format::ChunkDecoder;
 
 use crate::config::{AssistantConfig, SpeechConfig};
 
@@ -113,6 +115,28 @@ pub fn llm(config: &SpeechConfig, assistant: &AssistantConfig) -> Result<(Box<dy
             Ok((Box::new(provider), model))
         }
         other => Err(format!("assistant {}: llmProvider {other:?} is not supported (local or openai-compatible)", assistant.id)),
+    }
+}
+
+/// Speaks `sentences` with `provider` on one stream, pushed in order as the bridge pushes an
+/// answer's sentences: the samples (decoded from whatever `format` the stream gives) and the
+/// stream's latency. Errors name the provider.
+pub async fn synthesise(provider: &dyn TtsProvider, format: AudioFormat, options: &TtsOptions, sentences: &[String]) -> Result<(Vec<i16>, TtsLatency), String> {
+    let name = provider.name();
+    let mut stream = provider.start(format, options).map_err(|e| format!("{name}: {e}"))?;
+    for sentence in sentences {
+        stream.push_text(sentence).map_err(|e| format!("{name}: {e}"))?;
+    }
+    stream.finish();
+    let mut decoder = ChunkDecoder::new(format, format.sample_rate)?;
+    let mut samples = Vec::new();
+    loop {
+        match stream.next_event().await {
+            Some(Ok(TtsEvent::Audio(chunk))) => samples.extend_from_slice(decoder.decode(&chunk.data)),
+            Some(Ok(TtsEvent::Done(latency))) => return Ok((samples, latency)),
+            Some(Err(e)) => return Err(format!("{name}: {e}")),
+            None => return Err(format!("{name}: the stream ended without finishing")),
+        }
     }
 }
 

@@ -513,7 +513,7 @@ impl Conversation {
         }
         if matches!(self.phase, Phase::Replying(_)) {
             // One voice at a time: the new message follows what is being said.
-            let sentences: Vec<String> = split_fixed(message);
+            let sentences: Vec<String> = text::sentences(message);
             for s in sentences {
                 self.add_sentence(&s, false);
             }
@@ -697,7 +697,7 @@ impl Conversation {
         reply.hangup_after = hangup_after;
         reply.turn_end = Some(now);
         self.phase = Phase::Replying(Box::new(reply));
-        for sentence in split_fixed(text) {
+        for sentence in text::sentences(text) {
             self.add_sentence(&sentence, false);
         }
         self.check_reply_end(now);
@@ -980,12 +980,4 @@ impl Conversation {
             self.hangup_deadline = Some(now + Duration::from_secs(30));
         }
     }
-}
-
-/// A fixed text cut into sentences.
-fn split_fixed(text: &str) -> Vec<String> {
-    let mut splitter = text::SentenceSplitter::default();
-    let mut out = splitter.push(text);
-    out.extend(splitter.finish());
-    out
 }

@@ -12,7 +12,7 @@
 //!   [`happ_call::Bridge`], which owns the media session.
 
 pub mod driver;
-mod format;
+pub(crate) mod format;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -76,18 +76,8 @@ impl Engines {
 /// `text` spoken by the local engine (espeak-ng) as 8 kHz PCM.
 async fn synthesise_local(speech: &SpeechConfig, text: &str) -> Result<Vec<i16>, String> {
     let provider = crate::speech::tts_named(speech, "local")?;
-    let mut stream = provider.start(happ_speech::AudioFormat::PCM_8K, &happ_speech::TtsOptions::default()).map_err(|e| e.to_string())?;
-    stream.push_text(text).map_err(|e| e.to_string())?;
-    stream.finish();
-    let mut bytes = Vec::new();
-    loop {
-        match stream.next_event().await {
-            Some(Ok(happ_speech::TtsEvent::Audio(chunk))) => bytes.extend_from_slice(&chunk.data),
-            Some(Ok(happ_speech::TtsEvent::Done(_))) | None => break,
-            Some(Err(e)) => return Err(e.to_string()),
-        }
-    }
-    Ok(bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect())
+    let (pcm, _) = crate::speech::synthesise(&*provider, happ_speech::AudioFormat::PCM_8K, &happ_speech::TtsOptions::default(), &[text.to_owned()]).await?;
+    Ok(pcm)
 }
 
 /// One assistant, ready to answer calls.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use happ_fixtures::Audio;
 use happ_media::Law;
-use happ_speech::{AudioFormat, ChatRequest, Encoding, Frame, LlmEvent, Message, SttEvent, SttOptions, TtsEvent, TtsOptions, negotiate};
+use happ_speech::{AudioFormat, ChatRequest, Encoding, Frame, LlmEvent, Message, SttEvent, SttOptions, TtsOptions, negotiate};
 
 use crate::cli::{SpeechArgs, SpeechCommand};
 use crate::config::{AssistantConfig, Config, SpeechConfig};
@@ -39,26 +39,8 @@ async fn tts(config: &SpeechConfig, text: &str, out: &Path, voice: Option<&str>)
     // What a call would ask for: 8 kHz G.711 when the provider makes it, else its nearest.
     let format = negotiate(AudioFormat::MULAW_8K, provider.formats()).ok_or("the provider declares no format")?.format;
     let options = TtsOptions { voice: voice.map(str::to_owned), ..TtsOptions::default() };
-    let mut stream = provider.start(format, &options).map_err(|e| format!("{}: {e}", provider.name()))?;
     // Sentence by sentence, as the bridge feeds it from the LLM.
-    for sentence in split_sentences(text) {
-        stream.push_text(&sentence).map_err(|e| format!("{}: {e}", provider.name()))?;
-    }
-    stream.finish();
-    let mut bytes = Vec::new();
-    let latency = loop {
-        match stream.next_event().await {
-            Some(Ok(TtsEvent::Audio(chunk))) => bytes.extend_from_slice(&chunk.data),
-            Some(Ok(TtsEvent::Done(latency))) => break latency,
-            Some(Err(e)) => return Err(format!("{}: {e}", provider.name())),
-            None => return Err(format!("{}: the stream ended without finishing", provider.name())),
-        }
-    };
-    let samples: Vec<i16> = match format.encoding {
-        Encoding::Pcm16 => bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect(),
-        Encoding::Mulaw => bytes.iter().map(|&c| Law::Ulaw.decode_sample(c)).collect(),
-        Encoding::Alaw => bytes.iter().map(|&c| Law::Alaw.decode_sample(c)).collect(),
-    };
+    let (samples, latency) = speech::synthesise(&*provider, format, &options, &happ_call::text::sentences(text)).await?;
     write_wav(out, &samples, format.sample_rate)?;
     let seconds = samples.len() as f64 / f64::from(format.sample_rate);
     println!(
@@ -82,24 +64,6 @@ fn write_wav(path: &Path, samples: &[i16], rate: u32) -> Result<(), String> {
         w.write_sample(s).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     w.finalize().map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// Sentences as the bridge cuts an LLM answer: at `.`, `!` or `?` followed by a space.
-fn split_sentences(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let bytes = text.as_bytes();
-    for (i, &b) in bytes.iter().enumerate() {
-        if matches!(b, b'.' | b'!' | b'?') && bytes.get(i + 1).is_none_or(|c| c.is_ascii_whitespace()) {
-            out.push(text[start..=i].trim().to_owned());
-            start = i + 1;
-        }
-    }
-    if !text[start..].trim().is_empty() {
-        out.push(text[start..].trim().to_owned());
-    }
-    out.retain(|s| !s.is_empty());
-    out
 }
 
 async fn stt(config: &SpeechConfig, input: &Path, fast: bool, keywords: &[String]) -> Result<(), String> {
@@ -263,16 +227,4 @@ async fn find_assistant(config: Option<&Config>, id: Option<&str>) -> Result<Ass
     let assistant = client.assistant(&assistant_id).await.map_err(|e| format!("assistant {id} from the platform: {e}"))?;
     let knowledge = client.knowledge(&assistant_id).await.map_err(|e| format!("knowledge of assistant {id} from the platform: {e}"))?;
     Ok(crate::platform::assistant_config(&assistant, &knowledge))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sentences_split_where_tts_gets_them() {
-        assert_eq!(split_sentences("Hello there. How are you? Fine!"), ["Hello there.", "How are you?", "Fine!"]);
-        assert_eq!(split_sentences("It costs 2.50 dollars. Bye"), ["It costs 2.50 dollars.", "Bye"]);
-        assert!(split_sentences("  ").is_empty());
-    }
 }

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use happ_speech::local::{EspeakConfig, EspeakTts};
-use happ_speech::{AudioFormat, TtsEvent, TtsOptions, TtsStream};
+use happ_speech::{AudioFormat, TtsOptions};
 use tokio::sync::mpsc;
 
 use caller::{Line, Progress};
@@ -280,19 +280,9 @@ async fn synthesize(script: &[String]) -> Result<Vec<Line>, String> {
     let tts = EspeakTts::new(config).map_err(|e| format!("the caller's voice: {e}"))?;
     let mut lines = Vec::with_capacity(script.len());
     for text in script {
-        let mut stream = tts.stream(AudioFormat::PCM_8K, &TtsOptions::default()).map_err(|e| format!("espeak-ng: {e}"))?;
-        stream.push_text(text).map_err(|e| format!("espeak-ng: {e}"))?;
-        stream.finish();
-        let mut bytes = Vec::new();
-        loop {
-            match stream.next_event().await {
-                Some(Ok(TtsEvent::Audio(chunk))) => bytes.extend_from_slice(&chunk.data),
-                Some(Ok(TtsEvent::Done(_))) => break,
-                Some(Err(e)) => return Err(format!("espeak-ng on {text:?}: {e}")),
-                None => return Err(format!("espeak-ng on {text:?}: the stream ended without finishing")),
-            }
-        }
-        let pcm: Vec<i16> = bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+        let (pcm, _) = crate::speech::synthesise(&tts, AudioFormat::PCM_8K, &TtsOptions::default(), std::slice::from_ref(text))
+            .await
+            .map_err(|e| format!("{e} (saying {text:?})"))?;
         if pcm.is_empty() {
             return Err(format!("espeak-ng said nothing for {text:?}"));
         }

@@ -691,8 +691,9 @@ fn ramp(samples: &mut [i16], rising: bool) {
     }
 }
 
-/// Mean square of `samples` relative to full scale.
-fn mean_square(samples: &[i16]) -> f32 {
+/// Mean square of `samples` relative to full scale (1.0: a full-scale square wave): the level
+/// of a frame, as [`MediaSession::last_sent_power`] gives it.
+pub fn mean_square(samples: &[i16]) -> f32 {
     if samples.is_empty() {
         return 0.0;
     }
